@@ -1,0 +1,289 @@
+//! The catalog of event types: one typed enum per stream category, generated from a single list
+//! so that the type name, the schema version, the payload and the JSON Schema cannot drift apart.
+
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::api_key::*;
+use crate::envelope::{Category, RecordedEvent};
+use crate::json_schema::EventSchema;
+use crate::upcast;
+use crate::workflow::*;
+use crate::workspace::*;
+
+/// A payload type: its event type name and current schema version.
+pub trait EventPayload: Serialize + DeserializeOwned + JsonSchema {
+    const EVENT_TYPE: &'static str;
+    const SCHEMA_VERSION: u32;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error("unknown event type {0:?}")]
+    UnknownEventType(String),
+    #[error("event type {event_type} has no schema version {version} (current is {current})")]
+    UnsupportedVersion { event_type: String, version: u32, current: u32 },
+    #[error("{event_type} belongs to category {actual}, not {expected}")]
+    WrongCategory { event_type: String, expected: &'static str, actual: &'static str },
+    #[error("payload of {event_type} v{version} does not match its schema: {source}")]
+    InvalidPayload { event_type: String, version: u32, source: serde_json::Error },
+}
+
+macro_rules! event_category {
+    (
+        $(#[$doc:meta])*
+        $name:ident as Event::$wrapper:ident in $category:expr => { $($variant:ident($ty:ident) : v $version:literal),* $(,)? }
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum $name { $($variant($ty)),* }
+
+        $(
+            impl EventPayload for $ty {
+                const EVENT_TYPE: &'static str = stringify!($ty);
+                const SCHEMA_VERSION: u32 = $version;
+            }
+
+            impl From<$ty> for $name {
+                fn from(event: $ty) -> Self {
+                    $name::$variant(event)
+                }
+            }
+        )*
+
+        impl $name {
+            pub const CATEGORY: Category = $category;
+
+            pub fn event_type(&self) -> &'static str {
+                match self { $($name::$variant(_) => <$ty as EventPayload>::EVENT_TYPE),* }
+            }
+
+            pub fn schema_version(&self) -> u32 {
+                match self { $($name::$variant(_) => <$ty as EventPayload>::SCHEMA_VERSION),* }
+            }
+
+            pub fn to_payload(&self) -> serde_json::Value {
+                match self {
+                    $($name::$variant(event) => {
+                        serde_json::to_value(event).expect("event payloads serialize to JSON")
+                    })*
+                }
+            }
+
+            /// The current schema version of `event_type`, if it belongs to this category.
+            pub fn current_version(event_type: &str) -> Option<u32> {
+                match event_type {
+                    $(stringify!($ty) => Some($version),)*
+                    _ => None,
+                }
+            }
+
+            /// Parses a payload that is already at its current schema version.
+            fn parse_current(event_type: &str, payload: serde_json::Value) -> Option<Result<Self, serde_json::Error>> {
+                match event_type {
+                    $(stringify!($ty) => Some(serde_json::from_value(payload).map($name::$variant)),)*
+                    _ => None,
+                }
+            }
+
+            fn push_schemas(out: &mut Vec<EventSchema>) {
+                $(out.push(EventSchema::of::<$ty>($category));)*
+            }
+
+            /// Decodes a stored event of this category, upcasting older schema versions.
+            pub fn decode(event_type: &str, schema_version: u32, payload: serde_json::Value) -> Result<Self, SchemaError> {
+                match Event::decode(event_type, schema_version, payload)? {
+                    Event::$wrapper(event) => Ok(event),
+                    other => Err(SchemaError::WrongCategory {
+                        event_type: event_type.to_owned(),
+                        expected: $category.as_str(),
+                        actual: other.category().as_str(),
+                    }),
+                }
+            }
+
+            /// Decodes a recorded event of this category.
+            pub fn from_recorded(event: &RecordedEvent) -> Result<Self, SchemaError> {
+                Self::decode(&event.event_type, event.schema_version, event.payload.clone())
+            }
+        }
+    };
+}
+
+event_category! {
+    /// Events of a workspace stream: the workspace, its members and its teams.
+    WorkspaceEvent as Event::Workspace in Category::Workspace => {
+        Created(WorkspaceCreated): v 2,
+        Renamed(WorkspaceRenamed): v 1,
+        PlanChanged(WorkspacePlanChanged): v 1,
+        SettingsChanged(WorkspaceSettingsChanged): v 1,
+        MemberAdded(MemberAdded): v 1,
+        MemberRoleChanged(MemberRoleChanged): v 1,
+        MemberRemoved(MemberRemoved): v 1,
+        TeamCreated(TeamCreated): v 1,
+        TeamMemberAdded(TeamMemberAdded): v 1,
+        TeamMemberRemoved(TeamMemberRemoved): v 1,
+    }
+}
+
+event_category! {
+    /// Events of an API key stream.
+    ApiKeyEvent as Event::ApiKey in Category::ApiKey => {
+        Issued(ApiKeyIssued): v 1,
+        Rotated(ApiKeyRotated): v 1,
+        Revoked(ApiKeyRevoked): v 1,
+    }
+}
+
+event_category! {
+    /// Events of a workflow stream.
+    WorkflowEvent as Event::Workflow in Category::Workflow => {
+        Created(WorkflowCreated): v 1,
+        DefinitionChanged(WorkflowDefinitionChanged): v 1,
+        DetailsChanged(WorkflowDetailsChanged): v 1,
+        Published(WorkflowPublished): v 1,
+        Promoted(WorkflowPromoted): v 1,
+        Archived(WorkflowArchived): v 1,
+        Restored(WorkflowRestored): v 1,
+        RolledBack(WorkflowRolledBack): v 1,
+    }
+}
+
+/// Any event of any category.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Workspace(WorkspaceEvent),
+    ApiKey(ApiKeyEvent),
+    Workflow(WorkflowEvent),
+}
+
+impl Event {
+    pub fn category(&self) -> Category {
+        match self {
+            Event::Workspace(_) => Category::Workspace,
+            Event::ApiKey(_) => Category::ApiKey,
+            Event::Workflow(_) => Category::Workflow,
+        }
+    }
+
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Event::Workspace(e) => e.event_type(),
+            Event::ApiKey(e) => e.event_type(),
+            Event::Workflow(e) => e.event_type(),
+        }
+    }
+
+    pub fn schema_version(&self) -> u32 {
+        match self {
+            Event::Workspace(e) => e.schema_version(),
+            Event::ApiKey(e) => e.schema_version(),
+            Event::Workflow(e) => e.schema_version(),
+        }
+    }
+
+    pub fn to_payload(&self) -> serde_json::Value {
+        match self {
+            Event::Workspace(e) => e.to_payload(),
+            Event::ApiKey(e) => e.to_payload(),
+            Event::Workflow(e) => e.to_payload(),
+        }
+    }
+
+    /// The current schema version of any event type.
+    pub fn current_version(event_type: &str) -> Option<u32> {
+        WorkspaceEvent::current_version(event_type)
+            .or_else(|| ApiKeyEvent::current_version(event_type))
+            .or_else(|| WorkflowEvent::current_version(event_type))
+    }
+
+    /// Decodes a stored payload: upcasts it to the current schema version, then parses it.
+    pub fn decode(event_type: &str, schema_version: u32, payload: serde_json::Value) -> Result<Self, SchemaError> {
+        let current = Self::current_version(event_type)
+            .ok_or_else(|| SchemaError::UnknownEventType(event_type.to_owned()))?;
+        let payload = upcast::to_current(event_type, schema_version, current, payload)?;
+        let invalid = |source| SchemaError::InvalidPayload {
+            event_type: event_type.to_owned(),
+            version: schema_version,
+            source,
+        };
+        if let Some(parsed) = WorkspaceEvent::parse_current(event_type, payload.clone()) {
+            return parsed.map(Event::Workspace).map_err(invalid);
+        }
+        if let Some(parsed) = ApiKeyEvent::parse_current(event_type, payload.clone()) {
+            return parsed.map(Event::ApiKey).map_err(invalid);
+        }
+        match WorkflowEvent::parse_current(event_type, payload) {
+            Some(parsed) => parsed.map(Event::Workflow).map_err(invalid),
+            None => Err(SchemaError::UnknownEventType(event_type.to_owned())),
+        }
+    }
+
+    pub fn from_recorded(event: &RecordedEvent) -> Result<Self, SchemaError> {
+        Self::decode(&event.event_type, event.schema_version, event.payload.clone())
+    }
+
+    /// The JSON Schema of every event type at its current version.
+    pub fn schemas() -> Vec<EventSchema> {
+        let mut out = Vec::new();
+        WorkspaceEvent::push_schemas(&mut out);
+        ApiKeyEvent::push_schemas(&mut out);
+        WorkflowEvent::push_schemas(&mut out);
+        out
+    }
+}
+
+impl From<WorkspaceEvent> for Event {
+    fn from(event: WorkspaceEvent) -> Self {
+        Event::Workspace(event)
+    }
+}
+
+impl From<ApiKeyEvent> for Event {
+    fn from(event: ApiKeyEvent) -> Self {
+        Event::ApiKey(event)
+    }
+}
+
+impl From<WorkflowEvent> for Event {
+    fn from(event: WorkflowEvent) -> Self {
+        Event::Workflow(event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use uuid::Uuid;
+
+    #[test]
+    fn payloads_round_trip_through_their_type_name() {
+        let event = Event::from(WorkspaceEvent::from(MemberAdded {
+            user_id: Uuid::now_v7(),
+            email: "ada@example.com".into(),
+            name: None,
+            role: crate::types::Role::Developer,
+        }));
+        let decoded = Event::decode(event.event_type(), event.schema_version(), event.to_payload()).unwrap();
+        assert_eq!(decoded, event);
+    }
+
+    #[test]
+    fn unknown_types_and_future_versions_are_errors() {
+        assert!(matches!(Event::decode("Nope", 1, json!({})), Err(SchemaError::UnknownEventType(_))));
+        assert!(matches!(
+            Event::decode("WorkflowArchived", 9, json!({})),
+            Err(SchemaError::UnsupportedVersion { current: 1, .. })
+        ));
+        assert!(matches!(
+            WorkflowEvent::decode("ApiKeyRevoked", 1, json!({})),
+            Err(SchemaError::WrongCategory { .. })
+        ));
+        assert!(matches!(
+            Event::decode("WorkspaceRenamed", 1, json!({"title": "x"})),
+            Err(SchemaError::InvalidPayload { .. })
+        ));
+    }
+}
