@@ -130,11 +130,17 @@ pub struct Actor {
 
 impl Actor {
     pub fn system(id: impl Into<String>) -> Self {
-        Self { kind: ActorKind::System, id: id.into() }
+        Self {
+            kind: ActorKind::System,
+            id: id.into(),
+        }
     }
 
     pub fn api_key(id: Uuid) -> Self {
-        Self { kind: ActorKind::ApiKey, id: id.to_string() }
+        Self {
+            kind: ActorKind::ApiKey,
+            id: id.to_string(),
+        }
     }
 }
 
@@ -235,7 +241,13 @@ mod tests {
             "nope-123".parse::<StreamId>(),
             Err(StreamIdError::UnknownCategory("nope".into()))
         );
-        assert!(matches!("workflow-xyz".parse::<StreamId>(), Err(StreamIdError::Malformed(_))));
-        assert!(matches!("workflow".parse::<StreamId>(), Err(StreamIdError::Malformed(_))));
+        assert!(matches!(
+            "workflow-xyz".parse::<StreamId>(),
+            Err(StreamIdError::Malformed(_))
+        ));
+        assert!(matches!(
+            "workflow".parse::<StreamId>(),
+            Err(StreamIdError::Malformed(_))
+        ));
     }
 }

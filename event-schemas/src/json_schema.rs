@@ -44,7 +44,10 @@ pub fn generated_files() -> Vec<(String, String)> {
         .iter()
         .map(|s| (s.file_name(), render(&s.schema)))
         .collect();
-    files.push(("envelope.schema.json".into(), render(&schemars::schema_for!(RecordedEvent))));
+    files.push((
+        "envelope.schema.json".into(),
+        render(&schemars::schema_for!(RecordedEvent)),
+    ));
     files
 }
 
@@ -101,7 +104,11 @@ mod tests {
                 "{}",
                 schema.event_type
             );
-            assert!(jsonschema::draft202012::meta::is_valid(schema.schema.as_value()), "{}", schema.event_type);
+            assert!(
+                jsonschema::draft202012::meta::is_valid(schema.schema.as_value()),
+                "{}",
+                schema.event_type
+            );
         }
     }
 }

@@ -61,7 +61,8 @@ mod tests {
     fn a_v1_workspace_created_is_read_as_v2_on_the_free_plan() {
         let id = Uuid::now_v7();
         let v1 = json!({"workspace_id": id, "name": "Acme", "slug": "acme"});
-        let Event::Workspace(WorkspaceEvent::Created(created)) = Event::decode("WorkspaceCreated", 1, v1).unwrap() else {
+        let Event::Workspace(WorkspaceEvent::Created(created)) = Event::decode("WorkspaceCreated", 1, v1).unwrap()
+        else {
             panic!("decoded to another event");
         };
         assert_eq!(created.plan, Plan::Free);
@@ -71,7 +72,8 @@ mod tests {
     #[test]
     fn a_v2_payload_is_left_alone() {
         let v2 = json!({"workspace_id": Uuid::now_v7(), "name": "Acme", "slug": "acme", "plan": "pro"});
-        let Event::Workspace(WorkspaceEvent::Created(created)) = Event::decode("WorkspaceCreated", 2, v2).unwrap() else {
+        let Event::Workspace(WorkspaceEvent::Created(created)) = Event::decode("WorkspaceCreated", 2, v2).unwrap()
+        else {
             panic!("decoded to another event");
         };
         assert_eq!(created.plan, Plan::Pro);
