@@ -1,0 +1,117 @@
+//! Reads: streams by version, the global log behind the visibility fence, stream headers.
+
+use event_schemas::{NewEvent, RecordedEvent, StreamId};
+
+use super::PgEventStore;
+use super::row::{EVENT_COLUMNS, EventRow, GlobalRow, StreamRow};
+use crate::error::StoreError;
+use crate::store::{
+    AppendResult, Direction, EventStore, ExpectedVersion, GlobalEvent, LogCheckpoint, StreamInfo, StreamRead,
+};
+
+const STREAM_COLUMNS: &str = "stream_id, workspace_id, version, last_hash, deleted_at IS NOT NULL AS deleted";
+
+impl EventStore for PgEventStore {
+    async fn append_to_stream(
+        &self,
+        stream_id: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        self.append_autocommit(stream_id, expected, events).await
+    }
+
+    #[tracing::instrument(skip_all, fields(stream_id = %stream_id))]
+    async fn read_stream(&self, stream_id: &StreamId, read: StreamRead) -> Result<Vec<RecordedEvent>, StoreError> {
+        let order = match read.direction {
+            Direction::Forwards => "ASC",
+            Direction::Backwards => "DESC",
+        };
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM event_store.events
+             WHERE stream_id = $1 AND version >= $2 AND version <= $3
+             ORDER BY version {order} LIMIT $4"
+        );
+        let rows: Vec<EventRow> = sqlx::query_as(&sql)
+            .bind(stream_id.to_string())
+            .bind(read.from_version)
+            .bind(read.to_version.unwrap_or(i64::MAX))
+            .bind(read.limit.unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(RecordedEvent::try_from).collect()
+    }
+
+    /// Only events of transactions below the oldest one still running are read: every such
+    /// transaction has finished, so no event can later appear before the returned ones.
+    #[tracing::instrument(skip_all, fields(after = %after, limit))]
+    async fn read_all(&self, after: LogCheckpoint, limit: i64) -> Result<Vec<GlobalEvent>, StoreError> {
+        let sql = format!(
+            "SELECT tx_id::text AS tx_id, {EVENT_COLUMNS} FROM event_store.events
+             WHERE (tx_id, global_position) > ($1::text::xid8, $2)
+               AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+             ORDER BY tx_id, global_position
+             LIMIT $3"
+        );
+        let rows: Vec<GlobalRow> = sqlx::query_as(&sql)
+            .bind(after.tx_id.to_string())
+            .bind(after.position)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(GlobalEvent::try_from).collect()
+    }
+
+    async fn stream_info(&self, stream_id: &StreamId) -> Result<Option<StreamInfo>, StoreError> {
+        // A row at version 0 exists only inside an uncommitted creating transaction.
+        let sql = format!("SELECT {STREAM_COLUMNS} FROM event_store.streams WHERE stream_id = $1 AND version > 0");
+        let row: Option<StreamRow> = sqlx::query_as(&sql)
+            .bind(stream_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(StreamInfo::try_from).transpose()
+    }
+
+    async fn list_streams(&self, after: Option<String>, limit: i64) -> Result<Vec<StreamInfo>, StoreError> {
+        let sql = format!(
+            "SELECT {STREAM_COLUMNS} FROM event_store.streams
+             WHERE stream_id > $1 AND version > 0 ORDER BY stream_id LIMIT $2"
+        );
+        let rows: Vec<StreamRow> = sqlx::query_as(&sql)
+            .bind(after.unwrap_or_default())
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(StreamInfo::try_from).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(stream_id = %stream_id))]
+    async fn delete_stream(&self, stream_id: &StreamId, expected: ExpectedVersion) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let head: Option<(i64, bool)> = sqlx::query_as(
+            "SELECT version, deleted_at IS NOT NULL FROM event_store.streams WHERE stream_id = $1 FOR UPDATE",
+        )
+        .bind(stream_id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((version, deleted)) = head else {
+            return Err(StoreError::StreamNotFound(*stream_id));
+        };
+        if deleted {
+            return Err(StoreError::StreamDeleted(*stream_id));
+        }
+        if !expected.admits(version) {
+            return Err(StoreError::WrongExpectedVersion {
+                stream_id: *stream_id,
+                expected: expected.to_string(),
+                actual: Some(version),
+            });
+        }
+        sqlx::query("UPDATE event_store.streams SET deleted_at = now() WHERE stream_id = $1")
+            .bind(stream_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
