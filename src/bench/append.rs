@@ -1,0 +1,183 @@
+//! `flowfuse bench append`: our append path against raw INSERT transactions of the same rows.
+//!
+//! Cases, each from the same number of concurrent clients on a fresh database:
+//! (a) raw single-row INSERT transactions; (b) one event per `append_to_stream`;
+//! (c) raw 100-row INSERT transactions; (d) 100-event appends. Ratios b/a and d/c are printed
+//! with their targets (0.6 and 0.5).
+
+use std::time::Duration;
+
+use clap::Args;
+use event_schemas::workflow::WorkflowDetailsChanged;
+use event_schemas::{Actor, Category, Event, NewEvent, StreamId, WorkflowEvent};
+use eventstore::{EventStore, ExpectedVersion, PgEventStore};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::LoadArgs;
+use super::stats::{Summary, Workload, measure};
+
+#[derive(Debug, Args)]
+pub struct AppendArgs {
+    #[command(flatten)]
+    load: LoadArgs,
+    /// Events per transaction in cases (c) and (d).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(2..=10_000))]
+    batch: u32,
+}
+
+/// A realistic event: a workflow's details changed (about 150 bytes of payload).
+fn sample_event(workspace_id: Uuid, n: usize) -> NewEvent {
+    let event = Event::from(WorkflowEvent::from(WorkflowDetailsChanged {
+        name: format!("Benchmark workflow {n}"),
+        description: Some("Moves the nightly exports into the warehouse".into()),
+        tags: vec!["bench".into(), format!("n{n}")],
+    }));
+    NewEvent::now(workspace_id, Actor::system("bench"), &event)
+}
+
+/// The raw baseline: the same columns of the same events, inserted with no checks, no locks and
+/// no hashing.
+struct RawInsert {
+    pool: PgPool,
+    workspace_id: Uuid,
+    batch: usize,
+    version: i64,
+}
+
+impl Workload for RawInsert {
+    async fn once(&mut self) -> anyhow::Result<u64> {
+        let events: Vec<NewEvent> = (0..self.batch).map(|n| sample_event(self.workspace_id, n)).collect();
+        let versions: Vec<i64> = (1..=self.batch as i64).map(|v| self.version + v).collect();
+        self.version += self.batch as i64;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO bench_raw_events (version, event_id, event_type, workspace_id, occurred_at, payload)
+             SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], $4::uuid[], $5::timestamptz[], $6::jsonb[])",
+        )
+        .bind(versions)
+        .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.workspace_id).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.occurred_at).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| &e.payload).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(self.batch as u64)
+    }
+}
+
+/// Our path: one stream per client, each append with the exact expected version.
+struct StoreAppend {
+    store: PgEventStore,
+    workspace_id: Uuid,
+    stream: StreamId,
+    batch: usize,
+    version: i64,
+}
+
+impl Workload for StoreAppend {
+    async fn once(&mut self) -> anyhow::Result<u64> {
+        let events: Vec<NewEvent> = (0..self.batch).map(|n| sample_event(self.workspace_id, n)).collect();
+        let result = self
+            .store
+            .append_to_stream(&self.stream, ExpectedVersion::Exact(self.version), events)
+            .await?;
+        self.version = result.last_version;
+        Ok(self.batch as u64)
+    }
+}
+
+pub async fn run(database_url: &str, args: AppendArgs) -> anyhow::Result<()> {
+    let pool = fresh_database(database_url, args.load.clients).await?;
+    let store = PgEventStore::new(pool.clone());
+    let server: (String,) = sqlx::query_as("SHOW server_version").fetch_one(&pool).await?;
+    let (clients, batch) = (args.load.clients as usize, args.batch as usize);
+    println!(
+        "FlowFuse append benchmark: {clients} clients, {}s per case after {}s warm-up, PostgreSQL {}",
+        args.load.seconds, args.load.warmup_seconds, server.0
+    );
+    let warmup = Duration::from_secs(args.load.warmup_seconds);
+    let duration = Duration::from_secs(args.load.seconds);
+    let raw = |batch| {
+        (0..clients)
+            .map(|_| RawInsert {
+                pool: pool.clone(),
+                workspace_id: Uuid::now_v7(),
+                batch,
+                version: 0,
+            })
+            .collect::<Vec<_>>()
+    };
+    let ours = |batch| {
+        (0..clients)
+            .map(|_| StoreAppend {
+                store: store.clone(),
+                workspace_id: Uuid::now_v7(),
+                stream: StreamId::new(Category::Workflow, Uuid::now_v7()),
+                batch,
+                version: 0,
+            })
+            .collect::<Vec<_>>()
+    };
+    let a = measure(raw(1), warmup, duration).await?;
+    print_row("(a) raw INSERT, 1 row per transaction", &a);
+    let b = measure(ours(1), warmup, duration).await?;
+    print_row("(b) append_to_stream, 1 event per call", &b);
+    let c = measure(raw(batch), warmup, duration).await?;
+    print_row(&format!("(c) raw INSERT, {batch} rows per transaction"), &c);
+    let d = measure(ours(batch), warmup, duration).await?;
+    print_row(&format!("(d) append_to_stream, {batch} events per call"), &d);
+    print_ratio("b/a", &b, &a, 0.6);
+    print_ratio("d/c", &d, &c, 0.5);
+    Ok(())
+}
+
+fn print_row(case: &str, summary: &Summary) {
+    println!(
+        "{case:<46} {:>10.0} events/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
+        summary.events_per_second(),
+        summary.percentile_ms(0.50),
+        summary.percentile_ms(0.99)
+    );
+}
+
+fn print_ratio(name: &str, ours: &Summary, raw: &Summary, target: f64) {
+    let ratio = ours.events_per_second() / raw.events_per_second();
+    let verdict = if ratio >= target { "met" } else { "NOT met" };
+    println!("{name} = {ratio:.2} (target >= {target}: {verdict})");
+}
+
+/// Drops and recreates `<database>_bench` next to the configured database, migrated, with the
+/// raw baseline's table.
+async fn fresh_database(database_url: &str, clients: u32) -> anyhow::Result<PgPool> {
+    let options: PgConnectOptions = database_url.parse()?;
+    let name = format!("{}_bench", options.get_database().unwrap_or("flowfuse"));
+    let mut admin = PgConnection::connect_with(&options.clone().database("postgres")).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut admin)
+        .await?;
+    admin.close().await?;
+    let url = options.database(&name).to_url_lossy().to_string();
+    crate::database::migrate(&url).await?;
+    let pool = crate::database::connect(&url, clients + 2).await?;
+    sqlx::query(
+        "CREATE TABLE bench_raw_events (
+             position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+             version bigint NOT NULL,
+             event_id uuid NOT NULL,
+             event_type text NOT NULL,
+             workspace_id uuid NOT NULL,
+             occurred_at timestamptz NOT NULL,
+             payload jsonb NOT NULL
+         )",
+    )
+    .execute(&pool)
+    .await?;
+    Ok(pool)
+}

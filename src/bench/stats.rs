@@ -1,0 +1,72 @@
+//! Running a workload from concurrent clients for a fixed time and summarising it.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// One client's repeated operation; returns how many events (rows) it wrote.
+pub trait Workload: Send + 'static {
+    fn once(&mut self) -> impl Future<Output = anyhow::Result<u64>> + Send;
+}
+
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub events: u64,
+    pub elapsed: Duration,
+    pub latencies: Vec<Duration>,
+}
+
+impl Summary {
+    pub fn events_per_second(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// The latency below which `quantile` of the operations completed, in milliseconds.
+    pub fn percentile_ms(&self, quantile: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return f64::NAN;
+        }
+        let index = ((self.latencies.len() as f64 - 1.0) * quantile).round() as usize;
+        self.latencies[index].as_secs_f64() * 1_000.0
+    }
+}
+
+/// Runs one workload per client, unmeasured for `warmup`, then measured for `duration`.
+pub async fn measure<W: Workload>(clients: Vec<W>, warmup: Duration, duration: Duration) -> anyhow::Result<Summary> {
+    let start = Instant::now();
+    let measured_from = start + warmup;
+    let deadline = measured_from + duration;
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|mut client| {
+            tokio::spawn(async move {
+                let (mut events, mut latencies) = (0u64, Vec::new());
+                loop {
+                    let began = Instant::now();
+                    if began >= deadline {
+                        break;
+                    }
+                    let written = client.once().await?;
+                    if began >= measured_from {
+                        latencies.push(began.elapsed());
+                        events += written;
+                    }
+                }
+                anyhow::Ok((events, latencies))
+            })
+        })
+        .collect();
+    let mut summary = Summary {
+        events: 0,
+        elapsed: Duration::ZERO,
+        latencies: Vec::new(),
+    };
+    for task in tasks {
+        let (events, latencies) = task.await??;
+        summary.events += events;
+        summary.latencies.extend(latencies);
+    }
+    // Operations that began before the deadline count, so the clock stops when the last ends.
+    summary.elapsed = measured_from.elapsed();
+    summary.latencies.sort_unstable();
+    Ok(summary)
+}

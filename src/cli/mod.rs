@@ -1,0 +1,55 @@
+//! The command line of CONTRACT.md. Every command has `--help`; configuration comes from flags
+//! or the environment.
+
+mod events;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::bench::BenchCommand;
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/flowfuse";
+
+/// FlowFuse: the event-sourced backend of a workflow-automation platform.
+#[derive(Debug, Parser)]
+#[command(name = "flowfuse", version, about, propagate_version = true)]
+pub struct Cli {
+    /// PostgreSQL database holding the event store and the read models.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true, hide_env_values = true)]
+    pub database_url: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the database if needed and apply all migrations (safe to run twice).
+    Migrate,
+    /// Read, tail and verify the event store (for auditors).
+    #[command(subcommand)]
+    Events(events::EventsCommand),
+    /// Benchmarks against raw baselines measured in the same run.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// Runs a parsed command line; the exit code is 0 on success, 1 on failure (including a broken
+/// hash chain).
+pub async fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Migrate => crate::database::migrate(&cli.database_url).await.map(|count| {
+            println!("database is up to date ({count} migrations)");
+            ExitCode::SUCCESS
+        }),
+        Command::Events(command) => events::run(&cli.database_url, command).await,
+        Command::Bench(command) => crate::bench::run(&cli.database_url, command)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+    };
+    result.unwrap_or_else(|error| {
+        eprintln!("error: {error:#}");
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,44 @@
+//! Creating and migrating the database that holds the event store and the read models.
+
+use anyhow::Context;
+use eventstore::MIGRATOR;
+use sqlx::migrate::MigrateDatabase;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, Postgres};
+
+/// Creates the database of `url` if it does not exist, then applies every pending migration.
+/// Safe to run any number of times, also concurrently (sqlx takes an advisory lock).
+pub async fn migrate(url: &str) -> anyhow::Result<usize> {
+    if !Postgres::database_exists(url)
+        .await
+        .with_context(|| format!("cannot reach PostgreSQL at {}", redact(url)))?
+    {
+        Postgres::create_database(url)
+            .await
+            .context("cannot create the database")?;
+        tracing::info!(database = %redact(url), "created database");
+    }
+    let pool = connect(url, 2).await?;
+    MIGRATOR.run(&pool).await.context("migration failed")?;
+    pool.close().await;
+    Ok(MIGRATOR.iter().count())
+}
+
+pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .connect(url)
+        .await
+        .with_context(|| format!("cannot connect to {}", redact(url)))
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
