@@ -174,3 +174,61 @@ async fn migrate_creates_the_database_and_is_harmless_twice() {
         .await
         .unwrap();
 }
+
+/// An auditor's own script (Python, standard library only, none of our code) recomputes every
+/// hash from `flowfuse events read` output, floats and non-ASCII text included, and finds a
+/// tampered event.
+#[tokio::test]
+async fn an_independent_python_script_verifies_the_chain() {
+    use event_schemas::types::{Edge, Node, NodeType, Position, WorkflowDefinition};
+    use event_schemas::workflow::WorkflowCreated;
+    use event_schemas::{Actor, Event, NewEvent, WorkflowEvent};
+
+    let db = TestDatabase::create().await;
+    let (ws, stream) = (Uuid::now_v7(), new_stream());
+    let node = |id: &str, x: f64, y: f64, node_type| Node {
+        id: id.into(),
+        node_type,
+        name: format!("Nœud {id} 🚀"),
+        position: Position { x, y },
+        config: serde_json::json!({"zeta": 1, "alpha": [0.1, 1e-7, 1e21, -0.0], "ключ": "значение"})
+            .as_object()
+            .unwrap()
+            .clone(),
+    };
+    let created = Event::from(WorkflowEvent::from(WorkflowCreated {
+        workflow_id: stream.id(),
+        name: "Floats".into(),
+        description: Some("tab\there, quote \" and backslash \\".into()),
+        tags: vec![],
+        team_id: None,
+        definition: WorkflowDefinition {
+            nodes: vec![node("t", 100.0, -2.25, NodeType::Trigger), node("a", 123.456, 1e-6, NodeType::Action)],
+            edges: vec![Edge { id: "e".into(), source: "t".into(), target: "a".into(), condition: None }],
+        },
+    }));
+    let mut events = vec![NewEvent::now(ws, Actor::system("audit-test"), &created)];
+    events.extend((0..3).map(|n| sample_event(ws, n)));
+    db.store().append_to_stream(&stream, ExpectedVersion::NoStream, events).await.unwrap();
+
+    let audit = |ndjson: &[u8]| {
+        use std::io::Write;
+        let mut child = Command::new("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/audit_verify.py"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 is needed for this test (scripts/setup.sh installs it)");
+        child.stdin.take().unwrap().write_all(ndjson).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let read = flowfuse(&db, &["events", "read", &stream.to_string()]);
+    let verdict = audit(&read.stdout);
+    assert_eq!(verdict.status.code(), Some(0), "{}", stdout(&verdict));
+    assert!(stdout(&verdict).contains("OK: 1 streams, 4 events"), "{}", stdout(&verdict));
+
+    let tampered = String::from_utf8(read.stdout).unwrap().replacen("revision 1", "revision 2", 1);
+    let verdict = audit(tampered.as_bytes());
+    assert_eq!(verdict.status.code(), Some(1), "{}", stdout(&verdict));
+    assert!(stdout(&verdict).contains(&format!("BROKEN {stream} at version 3")), "{}", stdout(&verdict));
+}

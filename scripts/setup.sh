@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Prepares a Debian machine (as root) or a developer's machine to build and run FlowFuse:
+# build tools, a Rust toolchain, and a PostgreSQL server reachable at DATABASE_URL.
+# Safe to run again: it only installs or starts what is missing.
+set -euo pipefail
+
+: "${DATABASE_URL:=postgres://postgres@127.0.0.1:5432/flowfuse}"
+export DATABASE_URL
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    say "need root for: $*"; exit 1
+  fi
+}
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+if command -v apt-get >/dev/null; then
+  apt_install build-essential pkg-config ca-certificates curl git python3 postgresql-client
+fi
+
+if ! command -v cargo >/dev/null && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null; then
+  say "installing the Rust toolchain with rustup"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c rustfmt,clippy
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+# PostgreSQL: use the server at DATABASE_URL if it answers; otherwise install and start a local one.
+pg_host=$(python3 -c 'import sys,urllib.parse as u; p=u.urlparse(sys.argv[1]); print(p.hostname or "127.0.0.1", p.port or 5432)' "$DATABASE_URL")
+read -r host port <<<"$pg_host"
+if ! pg_isready -q -h "$host" -p "$port" 2>/dev/null; then
+  if command -v apt-get >/dev/null && [[ "$host" == 127.0.0.1 || "$host" == localhost ]]; then
+    fresh_install=no
+    dpkg -s postgresql >/dev/null 2>&1 || fresh_install=yes
+    apt_install postgresql
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    if [ "$fresh_install" = yes ]; then
+      # A development server: local TCP connections as the postgres user need no password,
+      # matching the default DATABASE_URL. Do not do this on a shared machine.
+      hba="/etc/postgresql/$version/main/pg_hba.conf"
+      as_root sed -i -E 's/^(host\s+all\s+all\s+(127\.0\.0\.1\/32|::1\/128)\s+)\S+/\1trust/' "$hba"
+    fi
+    say "starting PostgreSQL $version"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    for _ in $(seq 1 30); do pg_isready -q -h "$host" -p "$port" && break; sleep 1; done
+  fi
+  pg_isready -q -h "$host" -p "$port" || { say "PostgreSQL is not reachable at $host:$port (DATABASE_URL)"; exit 1; }
+fi
+say "PostgreSQL is up at $host:$port"
