@@ -203,13 +203,24 @@ async fn an_independent_python_script_verifies_the_chain() {
         tags: vec![],
         team_id: None,
         definition: WorkflowDefinition {
-            nodes: vec![node("t", 100.0, -2.25, NodeType::Trigger), node("a", 123.456, 1e-6, NodeType::Action)],
-            edges: vec![Edge { id: "e".into(), source: "t".into(), target: "a".into(), condition: None }],
+            nodes: vec![
+                node("t", 100.0, -2.25, NodeType::Trigger),
+                node("a", 123.456, 1e-6, NodeType::Action),
+            ],
+            edges: vec![Edge {
+                id: "e".into(),
+                source: "t".into(),
+                target: "a".into(),
+                condition: None,
+            }],
         },
     }));
     let mut events = vec![NewEvent::now(ws, Actor::system("audit-test"), &created)];
     events.extend((0..3).map(|n| sample_event(ws, n)));
-    db.store().append_to_stream(&stream, ExpectedVersion::NoStream, events).await.unwrap();
+    db.store()
+        .append_to_stream(&stream, ExpectedVersion::NoStream, events)
+        .await
+        .unwrap();
 
     let audit = |ndjson: &[u8]| {
         use std::io::Write;
@@ -225,10 +236,20 @@ async fn an_independent_python_script_verifies_the_chain() {
     let read = flowfuse(&db, &["events", "read", &stream.to_string()]);
     let verdict = audit(&read.stdout);
     assert_eq!(verdict.status.code(), Some(0), "{}", stdout(&verdict));
-    assert!(stdout(&verdict).contains("OK: 1 streams, 4 events"), "{}", stdout(&verdict));
+    assert!(
+        stdout(&verdict).contains("OK: 1 streams, 4 events"),
+        "{}",
+        stdout(&verdict)
+    );
 
-    let tampered = String::from_utf8(read.stdout).unwrap().replacen("revision 1", "revision 2", 1);
+    let tampered = String::from_utf8(read.stdout)
+        .unwrap()
+        .replacen("revision 1", "revision 2", 1);
     let verdict = audit(tampered.as_bytes());
     assert_eq!(verdict.status.code(), Some(1), "{}", stdout(&verdict));
-    assert!(stdout(&verdict).contains(&format!("BROKEN {stream} at version 3")), "{}", stdout(&verdict));
+    assert!(
+        stdout(&verdict).contains(&format!("BROKEN {stream} at version 3")),
+        "{}",
+        stdout(&verdict)
+    );
 }

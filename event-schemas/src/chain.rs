@@ -70,14 +70,28 @@ impl<'a> HashedEnvelope<'a> {
         }
     }
 
-    fn chain_hash(&self, prev_hash: &str) -> String {
+    fn canonical(&self) -> Vec<u8> {
         // Serializing plain JSON values and derived structs cannot fail.
-        let canonical = serde_json_canonicalizer::to_vec(self).expect("envelope is serializable");
-        let mut hasher = Sha256::new();
-        hasher.update(prev_hash.as_bytes());
-        hasher.update(&canonical);
-        hex::encode(hasher.finalize())
+        serde_json_canonicalizer::to_vec(self).expect("envelope is serializable")
     }
+
+    fn chain_hash(&self, prev_hash: &str) -> String {
+        chain_hash(prev_hash, &self.canonical())
+    }
+}
+
+/// `hex(SHA-256(prev_hash ‖ canonical))`.
+pub fn chain_hash(prev_hash: &str, canonical: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash.as_bytes());
+    hasher.update(canonical);
+    hex::encode(hasher.finalize())
+}
+
+/// The RFC 8785 canonical bytes of `event`'s envelope when it is appended to `stream_id` at
+/// `version`: what the hash covers besides `prev_hash`. A store may hash them itself.
+pub fn canonical_envelope(stream_id: &StreamId, version: i64, event: &NewEvent) -> Vec<u8> {
+    HashedEnvelope::of_new(stream_id, version, event).canonical()
 }
 
 /// The hash of `event` when it is appended to `stream_id` at `version` after `prev_hash`.

@@ -12,6 +12,7 @@ use event_schemas::workflow::WorkflowDetailsChanged;
 use event_schemas::{Actor, Category, Event, NewEvent, StreamId, WorkflowEvent};
 use eventstore::{EventStore, ExpectedVersion, PgEventStore};
 use sqlx::postgres::PgConnectOptions;
+use sqlx::types::Json;
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -27,6 +28,8 @@ pub struct AppendArgs {
     batch: u32,
 }
 
+const PLACEHOLDER_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
 /// A realistic event: a workflow's details changed (about 150 bytes of payload).
 fn sample_event(workspace_id: Uuid, n: usize) -> NewEvent {
     let event = Event::from(WorkflowEvent::from(WorkflowDetailsChanged {
@@ -37,10 +40,12 @@ fn sample_event(workspace_id: Uuid, n: usize) -> NewEvent {
     NewEvent::now(workspace_id, Actor::system("bench"), &event)
 }
 
-/// The raw baseline: the same columns of the same events, inserted with no checks, no locks and
-/// no hashing.
+/// The raw baseline: the same rows into a table of the same shape and indexes as
+/// `event_store.events` (without its foreign key and triggers), with no version check, no lock,
+/// no canonicalization and no hashing.
 struct RawInsert {
     pool: PgPool,
+    stream: String,
     workspace_id: Uuid,
     batch: usize,
     version: i64,
@@ -53,15 +58,26 @@ impl Workload for RawInsert {
         self.version += self.batch as i64;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO bench_raw_events (version, event_id, event_type, workspace_id, occurred_at, payload)
-             SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], $4::uuid[], $5::timestamptz[], $6::jsonb[])",
+            "INSERT INTO bench_raw_events (stream_id, version, event_id, event_type, schema_version, workspace_id,
+                 occurred_at, actor, correlation_id, causation_id, payload, metadata, prev_hash, hash)
+             SELECT $1, * FROM UNNEST($2::bigint[], $3::uuid[], $4::text[], $5::int[], $6::uuid[],
+                 $7::timestamptz[], $8::jsonb[], $9::text[], $10::text[], $11::jsonb[], $12::jsonb[], $13::text[],
+                 $14::text[])",
         )
+        .bind(&self.stream)
         .bind(versions)
         .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.schema_version as i32).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.workspace_id).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.occurred_at).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| &e.payload).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| Json(&e.actor)).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.correlation_id.as_deref()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.causation_id.as_deref()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| Json(&e.payload)).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| Json(&e.metadata)).collect::<Vec<_>>())
+        .bind(vec![PLACEHOLDER_HASH; self.batch])
+        .bind(vec![PLACEHOLDER_HASH; self.batch])
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -105,6 +121,7 @@ pub async fn run(database_url: &str, args: AppendArgs) -> anyhow::Result<()> {
         (0..clients)
             .map(|_| RawInsert {
                 pool: pool.clone(),
+                stream: StreamId::new(Category::Workflow, Uuid::now_v7()).to_string(),
                 workspace_id: Uuid::now_v7(),
                 batch,
                 version: 0,
@@ -166,18 +183,8 @@ async fn fresh_database(database_url: &str, clients: u32) -> anyhow::Result<PgPo
     let url = options.database(&name).to_url_lossy().to_string();
     crate::database::migrate(&url).await?;
     let pool = crate::database::connect(&url, clients + 2).await?;
-    sqlx::query(
-        "CREATE TABLE bench_raw_events (
-             position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-             version bigint NOT NULL,
-             event_id uuid NOT NULL,
-             event_type text NOT NULL,
-             workspace_id uuid NOT NULL,
-             occurred_at timestamptz NOT NULL,
-             payload jsonb NOT NULL
-         )",
-    )
-    .execute(&pool)
-    .await?;
+    sqlx::query("CREATE TABLE bench_raw_events (LIKE event_store.events INCLUDING ALL)")
+        .execute(&pool)
+        .await?;
     Ok(pool)
 }

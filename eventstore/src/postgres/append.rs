@@ -1,14 +1,15 @@
-//! Appending: lock the stream's row, check the expected version, chain the hashes, insert.
+//! Appending through `event_store.append_events` (migration `…_append_function.sql`): one
+//! round trip locks the stream's row, checks the expected version, chains the hashes and inserts.
 //!
-//! The stream row is locked by an upsert that changes nothing (`ON CONFLICT … DO UPDATE`), which
-//! both creates a new stream and takes the row lock of an existing one in a single round trip;
-//! concurrent appenders to one stream queue on that lock, and each sees the version its
-//! predecessor committed.
+//! The function needs the exact version the stream is at, because each event's canonical bytes
+//! include its version. An append with [`ExpectedVersion::Any`] therefore first locks the row to
+//! learn the version, in the same transaction.
 
 use std::collections::HashSet;
 
-use event_schemas::chain::{GENESIS_HASH, hash_new_event};
+use event_schemas::chain::{GENESIS_HASH, canonical_envelope};
 use event_schemas::{NewEvent, StreamId};
+use sqlx::postgres::PgDatabaseError;
 use sqlx::types::Json;
 use sqlx::{Acquire, PgConnection};
 use uuid::Uuid;
@@ -20,13 +21,6 @@ use crate::store::{AppendResult, ExpectedVersion};
 /// The most events one append may carry.
 pub const MAX_EVENTS_PER_APPEND: usize = 10_000;
 
-struct StreamHead {
-    version: i64,
-    last_hash: String,
-    deleted: bool,
-    workspace_id: Uuid,
-}
-
 impl PgEventStore {
     #[tracing::instrument(name = "append_to_stream", skip_all, fields(stream_id = %stream_id, events = events.len()))]
     pub(crate) async fn append_autocommit(
@@ -36,62 +30,43 @@ impl PgEventStore {
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let mut tx = conn.begin().await?;
-        match append_in_transaction(&mut tx, stream_id, expected, &events).await {
-            Ok(result) => {
-                tx.commit().await?;
-                Ok(result)
+        let appended = match expected {
+            // A single statement is its own transaction.
+            ExpectedVersion::Exact(version) => append_at(&mut conn, stream_id, version, &events).await,
+            ExpectedVersion::NoStream => append_at(&mut conn, stream_id, 0, &events).await,
+            ExpectedVersion::Any => {
+                let mut tx = conn.begin().await?;
+                let appended = append_in_transaction(&mut tx, stream_id, expected, &events).await;
+                if appended.is_ok() {
+                    tx.commit().await?;
+                }
+                appended
             }
-            Err(StoreError::IdempotencyConflict(_)) => {
-                // Another transaction stored these event ids first: if it was this very append,
-                // answer as it was answered then.
-                tx.rollback().await?;
-                find_original(&mut conn, stream_id, &events)
-                    .await?
-                    .ok_or_else(|| StoreError::IdempotencyConflict("event ids were stored concurrently".into()))
-            }
-            Err(other) => Err(other),
+        };
+        match appended {
+            // Another append stored these event ids: if it was this very append, answer as
+            // it was answered then.
+            Err(StoreError::IdempotencyConflict(_)) => find_original(&mut conn, stream_id, &events)
+                .await?
+                .ok_or_else(|| StoreError::IdempotencyConflict("event ids were stored concurrently".into())),
+            other => other,
         }
     }
 }
 
-/// Appends inside an open transaction. A duplicate event id aborts that transaction and is
-/// reported as [`StoreError::IdempotencyConflict`].
+/// Appends inside an open transaction. Any error aborts that transaction.
 pub(super) async fn append_in_transaction(
     conn: &mut PgConnection,
     stream_id: &StreamId,
     expected: ExpectedVersion,
     events: &[NewEvent],
 ) -> Result<AppendResult, StoreError> {
-    let workspace_id = check_batch(events)?;
-    let head = lock_stream(conn, stream_id, workspace_id).await?;
-    if head.deleted {
-        return Err(StoreError::StreamDeleted(*stream_id));
-    }
-    if head.workspace_id != workspace_id {
-        return Err(StoreError::InvalidAppend(format!(
-            "stream {stream_id} belongs to workspace {}, not {workspace_id}",
-            head.workspace_id
-        )));
-    }
-    if !expected.admits(head.version) {
-        if let Some(original) = find_original(conn, stream_id, events).await? {
-            return Ok(original);
-        }
-        return Err(StoreError::WrongExpectedVersion {
-            stream_id: *stream_id,
-            expected: expected.to_string(),
-            actual: (head.version > 0).then_some(head.version),
-        });
-    }
-    insert_events(conn, stream_id, &head, events).await.map_err(|e| {
-        let duplicate = e.as_database_error().and_then(|d| d.constraint()) == Some("events_event_id_key");
-        if duplicate {
-            StoreError::IdempotencyConflict("event ids are already stored".into())
-        } else {
-            e.into()
-        }
-    })
+    let version = match expected {
+        ExpectedVersion::Exact(version) => version,
+        ExpectedVersion::NoStream => 0,
+        ExpectedVersion::Any => lock_stream(conn, stream_id, check_batch(events)?).await?,
+    };
+    append_at(conn, stream_id, version, events).await
 }
 
 /// Checks what can be checked without the database; returns the batch's workspace.
@@ -123,16 +98,14 @@ fn check_batch(events: &[NewEvent]) -> Result<Uuid, StoreError> {
     Ok(first.workspace_id)
 }
 
-async fn lock_stream(
-    conn: &mut PgConnection,
-    stream_id: &StreamId,
-    workspace_id: Uuid,
-) -> Result<StreamHead, StoreError> {
-    let (version, last_hash, deleted, workspace_id): (i64, String, bool, Uuid) = sqlx::query_as(
+/// Takes the stream's row lock (creating the row at version 0 if the stream is new) and returns
+/// its version.
+async fn lock_stream(conn: &mut PgConnection, stream_id: &StreamId, workspace_id: Uuid) -> Result<i64, StoreError> {
+    let (version,): (i64,) = sqlx::query_as(
         "INSERT INTO event_store.streams AS s (stream_id, category, workspace_id, version, last_hash)
          VALUES ($1, $2, $3, 0, $4)
          ON CONFLICT (stream_id) DO UPDATE SET version = s.version
-         RETURNING s.version, s.last_hash, s.deleted_at IS NOT NULL, s.workspace_id",
+         RETURNING s.version",
     )
     .bind(stream_id.to_string())
     .bind(stream_id.category().as_str())
@@ -140,69 +113,79 @@ async fn lock_stream(
     .bind(GENESIS_HASH)
     .fetch_one(&mut *conn)
     .await?;
-    Ok(StreamHead {
-        version,
-        last_hash,
-        deleted,
-        workspace_id,
-    })
+    Ok(version)
 }
 
-async fn insert_events(
+/// Appends `events` to a stream that must be at exactly `version`.
+async fn append_at(
     conn: &mut PgConnection,
     stream_id: &StreamId,
-    head: &StreamHead,
+    version: i64,
     events: &[NewEvent],
-) -> Result<AppendResult, sqlx::Error> {
-    let mut versions = Vec::with_capacity(events.len());
-    let mut prev_hashes = Vec::with_capacity(events.len());
-    let mut hashes = Vec::with_capacity(events.len());
-    let mut prev_hash = head.last_hash.clone();
-    for (offset, event) in (1..).zip(events) {
-        let version = head.version + offset;
-        let hash = hash_new_event(stream_id, version, &prev_hash, event);
-        versions.push(version);
-        prev_hashes.push(std::mem::replace(&mut prev_hash, hash.clone()));
-        hashes.push(hash);
-    }
-    let last_version = head.version + events.len() as i64;
-    let (first_position, last_position): (i64, i64) = sqlx::query_as(
-        "WITH appended AS (
-             INSERT INTO event_store.events (stream_id, version, event_id, event_type, schema_version, workspace_id,
-                 occurred_at, actor, correlation_id, causation_id, payload, metadata, prev_hash, hash)
-             SELECT $1, e.* FROM UNNEST($2::bigint[], $3::uuid[], $4::text[], $5::int[], $6::uuid[],
-                 $7::timestamptz[], $8::jsonb[], $9::text[], $10::text[], $11::jsonb[], $12::jsonb[], $13::text[],
-                 $14::text[]) AS e
-             RETURNING global_position
-         ), head AS (
-             UPDATE event_store.streams SET version = $15, last_hash = $16 WHERE stream_id = $1
-         )
-         SELECT min(global_position), max(global_position) FROM appended",
+) -> Result<AppendResult, StoreError> {
+    let workspace_id = check_batch(events)?;
+    let canonical: Vec<Vec<u8>> = (version + 1..)
+        .zip(events)
+        .map(|(v, event)| canonical_envelope(stream_id, v, event))
+        .collect();
+    let row: Result<(i64, i64, i64, i64), sqlx::Error> = sqlx::query_as(
+        "SELECT * FROM event_store.append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(stream_id.to_string())
-    .bind(&versions)
+    .bind(stream_id.category().as_str())
+    .bind(workspace_id)
+    .bind(version)
     .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.schema_version as i32).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.workspace_id).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.occurred_at).collect::<Vec<_>>())
     .bind(events.iter().map(|e| Json(&e.actor)).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.correlation_id.as_deref()).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.causation_id.as_deref()).collect::<Vec<_>>())
     .bind(events.iter().map(|e| Json(&e.payload)).collect::<Vec<_>>())
     .bind(events.iter().map(|e| Json(&e.metadata)).collect::<Vec<_>>())
-    .bind(&prev_hashes)
-    .bind(&hashes)
-    .bind(last_version)
-    .bind(hashes.last())
+    .bind(canonical)
     .fetch_one(&mut *conn)
-    .await?;
+    .await;
+    let (first_version, last_version, first_position, last_position) =
+        row.map_err(|e| append_error(e, stream_id, version))?;
     Ok(AppendResult {
-        first_version: head.version + 1,
+        first_version,
         last_version,
         first_position,
         last_position,
     })
+}
+
+/// Maps the errors `event_store.append_events` raises (see its migration) to [`StoreError`].
+fn append_error(error: sqlx::Error, stream_id: &StreamId, expected: i64) -> StoreError {
+    let Some(db) = error.as_database_error() else {
+        return error.into();
+    };
+    let code = db.code().unwrap_or_default();
+    match code.as_ref() {
+        "FF001" => {
+            let detail = db.try_downcast_ref::<PgDatabaseError>().and_then(|e| e.detail());
+            let actual = detail.and_then(|d| d.parse::<i64>().ok()).filter(|v| *v > 0);
+            let expected = if expected == 0 {
+                ExpectedVersion::NoStream
+            } else {
+                ExpectedVersion::Exact(expected)
+            };
+            StoreError::WrongExpectedVersion {
+                stream_id: *stream_id,
+                expected: expected.to_string(),
+                actual,
+            }
+        }
+        "FF002" => StoreError::StreamDeleted(*stream_id),
+        "FF003" => StoreError::InvalidAppend(format!("stream {stream_id} belongs to another workspace")),
+        "FF004" => StoreError::IdempotencyConflict(db.message().to_owned()),
+        _ if db.constraint() == Some("events_event_id_key") => {
+            StoreError::IdempotencyConflict("event ids are already stored".into())
+        }
+        _ => error.into(),
+    }
 }
 
 /// The result of an earlier append of exactly these events to this stream, if there was one.
