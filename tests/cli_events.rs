@@ -127,10 +127,21 @@ async fn read_prints_a_stream_as_ndjson_an_auditor_can_rehash() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("does not exist"));
 }
 
+/// Waits until the global log shows `count` events: an open transaction anywhere on the server
+/// (another test's) holds its visibility fence back for a moment.
+async fn wait_for_log(db: &TestDatabase, count: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while db.store().read_all(eventstore::LogCheckpoint::START, 1_000).await.unwrap().len() < count {
+        assert!(std::time::Instant::now() < deadline, "the global log never showed {count} events");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn tail_prints_the_global_log_with_limit_and_position() {
     let db = TestDatabase::create().await;
     seed(&db).await;
+    wait_for_log(&db, 5).await;
 
     let all = flowfuse(&db, &["events", "tail"]);
     let positions: Vec<i64> = stdout(&all)

@@ -28,6 +28,8 @@ pub enum ApiKeyCommand {
         role: Role,
         secret: KeySecret,
         expires_at: Option<DateTime<Utc>>,
+        /// The member the key acts for, if any (checked to be a member by the caller).
+        user_id: Option<Uuid>,
         issuer_role: Role,
         now: DateTime<Utc>,
     },
@@ -60,6 +62,7 @@ pub struct ApiKey {
     pub prefix: String,
     pub key_hash: String,
     pub expires_at: Option<DateTime<Utc>>,
+    pub user_id: Option<Uuid>,
     pub revoked: bool,
 }
 
@@ -78,6 +81,7 @@ impl Aggregate for ApiKey {
                     role,
                     secret,
                     expires_at,
+                    user_id,
                     issuer_role,
                     now,
                 },
@@ -98,6 +102,7 @@ impl Aggregate for ApiKey {
                     prefix: secret.prefix.clone().into_inner(),
                     key_hash: secret.hash.clone().into_inner(),
                     expires_at: *expires_at,
+                    user_id: *user_id,
                 }
                 .into()
             }
@@ -124,6 +129,7 @@ impl Aggregate for ApiKey {
                 self.prefix = e.prefix.clone();
                 self.key_hash = e.key_hash.clone();
                 self.expires_at = e.expires_at;
+                self.user_id = e.user_id;
             }
             ApiKeyEvent::Rotated(e) => {
                 self.prefix = e.prefix.clone();
@@ -159,6 +165,7 @@ mod tests {
             role,
             secret: secret(1),
             expires_at: None,
+            user_id: None,
             issuer_role,
             now: Utc::now(),
         }
@@ -172,6 +179,7 @@ mod tests {
             prefix: "abcdef01".into(),
             key_hash: "01".repeat(32),
             expires_at: None,
+            user_id: None,
         }
         .into()
     }
@@ -215,6 +223,7 @@ mod tests {
             role,
             secret,
             expires_at: Some(now),
+            user_id: None,
             issuer_role,
             now,
         };

@@ -163,6 +163,7 @@ fn api_key_command() -> impl Strategy<Value = ApiKeyCommand> {
                 role,
                 secret,
                 expires_at: expires.then(|| now + Duration::days(30)),
+                user_id: None,
                 issuer_role,
                 now,
             }

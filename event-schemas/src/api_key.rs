@@ -18,6 +18,10 @@ pub struct ApiKeyIssued {
     pub key_hash: String,
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
+    /// The member the key acts for: it never has more permissions than that member, and it stops
+    /// working when the member is removed.
+    #[serde(default)]
+    pub user_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

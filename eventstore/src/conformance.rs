@@ -265,7 +265,16 @@ pub async fn global_log_pages_deliver_everything_once<S: EventStore + Clone + 's
     for task in tasks {
         written.extend(task.await.unwrap());
     }
-    let (delivered, _) = drain(store, LogCheckpoint::START, 7).await;
+    // Any transaction on the server (another test's, say) holds the fence back for a moment:
+    // keep tailing until everything is there.
+    let (mut delivered, mut after) = (Vec::new(), LogCheckpoint::START);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while delivered.len() < written.len() && tokio::time::Instant::now() < deadline {
+        let (page, next) = drain(store, after, 7).await;
+        delivered.extend(page);
+        after = next;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let unique: HashSet<Uuid> = delivered.iter().copied().collect();
     assert_eq!(unique.len(), delivered.len(), "an event was delivered twice");
     assert_eq!(unique, written);

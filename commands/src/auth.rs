@@ -1,0 +1,149 @@
+//! Authentication by bearer API key and authorization by the permission matrix.
+//!
+//! Every request reads the key from the security index, so revocation, expiry, a member's removal
+//! or a lower role apply to the very next request. Errors are ordered so that nothing leaks:
+//! 401 for any problem with the key, then 404 when the path names another workspace (whether or
+//! not it exists), then 403 for a missing permission.
+
+use std::marker::PhantomData;
+
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::header;
+use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
+use domain::{Permission, permits};
+use event_schemas::types::Role;
+use sqlx::PgPool;
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::keys;
+
+/// Who is calling: an API key of one workspace, possibly acting for a member.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key_id: Uuid,
+    pub workspace_id: Uuid,
+    pub role: Role,
+    /// The role of the member the key acts for; the key never has more than that member.
+    pub member_role: Option<Role>,
+}
+
+impl Caller {
+    pub fn can(&self, permission: Permission) -> bool {
+        permits(self.role, permission) && self.member_role.is_none_or(|role| permits(role, permission))
+    }
+
+    /// Whether this caller may hand out `role` (to a key or a member).
+    pub fn can_grant(&self, role: Role) -> bool {
+        domain::can_grant(self.role, role) && self.member_role.is_none_or(|m| domain::can_grant(m, role))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    key_id: Uuid,
+    workspace_id: Uuid,
+    key_hash: String,
+    role: String,
+    user_id: Option<Uuid>,
+    expires_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+    member_role: Option<String>,
+}
+
+/// Resolves the bearer key of a request, or `Unauthorized`.
+pub async fn authenticate(pool: &PgPool, headers: &axum::http::HeaderMap) -> Result<Caller, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .ok_or(ApiError::Unauthorized)?;
+    let prefix = keys::prefix_of(token).ok_or(ApiError::Unauthorized)?;
+    let row: Option<KeyRow> = sqlx::query_as(
+        "SELECT k.key_id, k.workspace_id, k.key_hash, k.role, k.user_id, k.expires_at, k.revoked_at,
+                m.role AS member_role
+         FROM security.api_keys k
+         LEFT JOIN security.members m ON m.workspace_id = k.workspace_id AND m.user_id = k.user_id
+         WHERE k.prefix = $1",
+    )
+    .bind(prefix)
+    .fetch_optional(pool)
+    .await?;
+    let row = row.ok_or(ApiError::Unauthorized)?;
+    let presented = keys::hash(token);
+    let matches: bool = presented.as_bytes().ct_eq(row.key_hash.as_bytes()).into();
+    let live = row.revoked_at.is_none() && row.expires_at.is_none_or(|at| at > Utc::now());
+    // A key acting for a member dies with the membership.
+    let member_ok = row.user_id.is_none() || row.member_role.is_some();
+    if !(matches && live && member_ok) {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(Caller {
+        key_id: row.key_id,
+        workspace_id: row.workspace_id,
+        role: parse_role(&row.role)?,
+        member_role: row.member_role.as_deref().map(parse_role).transpose()?,
+    })
+}
+
+pub fn parse_role(raw: &str) -> Result<Role, ApiError> {
+    serde_json::from_value(serde_json::Value::String(raw.to_owned()))
+        .map_err(|_| ApiError::internal(anyhow::anyhow!("unknown role {raw:?} in the security index")))
+}
+
+/// A permission that a route requires, as a type, so that the check runs as an extractor before
+/// the body is read.
+pub trait RequiredPermission: Send + Sync {
+    const PERMISSION: Permission;
+}
+
+macro_rules! permission_markers {
+    ($($name:ident),* $(,)?) => {$(
+        #[doc = concat!("Requires [`Permission::", stringify!($name), "`].")]
+        pub struct $name;
+        impl RequiredPermission for $name {
+            const PERMISSION: Permission = Permission::$name;
+        }
+    )*};
+}
+
+pub mod perm {
+    use super::{Permission, RequiredPermission};
+    permission_markers!(WorkflowsCreate, WorkflowsEdit, WorkflowsDelete, MembersManage, ApiKeysManage, SettingsManage);
+}
+
+/// An authenticated caller of the path's workspace holding permission `P`.
+pub struct Authorized<P> {
+    pub caller: Caller,
+    _permission: PhantomData<P>,
+}
+
+impl<P> Authorized<P> {
+    pub fn workspace_id(&self) -> Uuid {
+        self.caller.workspace_id
+    }
+}
+
+impl<P: RequiredPermission> FromRequestParts<AppState> for Authorized<P> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = authenticate(&state.pool, &parts.headers).await?;
+        let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| ApiError::NotFound)?;
+        let workspace = params
+            .iter()
+            .find(|(name, _)| *name == "workspace_id")
+            .and_then(|(_, value)| Uuid::try_parse(value).ok());
+        if workspace != Some(caller.workspace_id) {
+            return Err(ApiError::NotFound);
+        }
+        if !caller.can(P::PERMISSION) {
+            return Err(ApiError::Forbidden(P::PERMISSION.as_str().to_owned()));
+        }
+        Ok(Authorized { caller, _permission: PhantomData })
+    }
+}
