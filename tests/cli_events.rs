@@ -131,8 +131,18 @@ async fn read_prints_a_stream_as_ndjson_an_auditor_can_rehash() {
 /// (another test's) holds its visibility fence back for a moment.
 async fn wait_for_log(db: &TestDatabase, count: usize) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while db.store().read_all(eventstore::LogCheckpoint::START, 1_000).await.unwrap().len() < count {
-        assert!(std::time::Instant::now() < deadline, "the global log never showed {count} events");
+    while db
+        .store()
+        .read_all(eventstore::LogCheckpoint::START, 1_000)
+        .await
+        .unwrap()
+        .len()
+        < count
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the global log never showed {count} events"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

@@ -113,7 +113,14 @@ macro_rules! permission_markers {
 
 pub mod perm {
     use super::{Permission, RequiredPermission};
-    permission_markers!(WorkflowsCreate, WorkflowsEdit, WorkflowsDelete, MembersManage, ApiKeysManage, SettingsManage);
+    permission_markers!(
+        WorkflowsCreate,
+        WorkflowsEdit,
+        WorkflowsDelete,
+        MembersManage,
+        ApiKeysManage,
+        SettingsManage
+    );
 }
 
 /// An authenticated caller of the path's workspace holding permission `P`.
@@ -133,7 +140,9 @@ impl<P: RequiredPermission> FromRequestParts<AppState> for Authorized<P> {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let caller = authenticate(&state.pool, &parts.headers).await?;
-        let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| ApiError::NotFound)?;
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound)?;
         let workspace = params
             .iter()
             .find(|(name, _)| *name == "workspace_id")
@@ -142,8 +151,14 @@ impl<P: RequiredPermission> FromRequestParts<AppState> for Authorized<P> {
             return Err(ApiError::NotFound);
         }
         if !caller.can(P::PERMISSION) {
-            return Err(ApiError::Forbidden(P::PERMISSION.as_str().to_owned()));
+            return Err(ApiError::Forbidden(format!(
+                "this API key lacks the permission {}",
+                P::PERMISSION.as_str()
+            )));
         }
-        Ok(Authorized { caller, _permission: PhantomData })
+        Ok(Authorized {
+            caller,
+            _permission: PhantomData,
+        })
     }
 }

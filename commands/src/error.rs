@@ -19,7 +19,7 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("a valid API key is required (Authorization: Bearer ffk_…)")]
     Unauthorized,
-    #[error("this API key lacks the permission {0}")]
+    #[error("{0}")]
     Forbidden(String),
     #[error("no such resource")]
     NotFound,
@@ -38,7 +38,7 @@ pub enum ApiError {
 }
 
 /// The problem document of RFC 9457, with CONTRACT.md's `code`, `request_id` and `errors`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
     pub problem_type: String,
@@ -52,7 +52,7 @@ pub struct Problem {
     pub errors: Vec<ProblemField>,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProblemField {
     pub field: String,
     pub message: String,
@@ -94,18 +94,22 @@ impl ApiError {
         let errors = match self {
             ApiError::Validation(errors) => errors
                 .iter()
-                .map(|e| ProblemField { field: e.field.clone(), message: e.message.clone() })
+                .map(|e| ProblemField {
+                    field: e.field.clone(),
+                    message: e.message.clone(),
+                })
                 .collect(),
             _ => Vec::new(),
         };
         let detail = match self {
-            ApiError::Validation(errors) => {
-                errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
-            }
+            ApiError::Validation(errors) => errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
             other => other.to_string(),
         };
         Problem {
-            problem_type: format!("https://flowfuse.dev/problems/{}", code.to_lowercase().replace('_', "-")),
+            problem_type: format!(
+                "https://flowfuse.dev/problems/{}",
+                code.to_lowercase().replace('_', "-")
+            ),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
             detail,
@@ -147,15 +151,59 @@ impl IntoResponse for ApiError {
         let problem = self.problem();
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if let ApiError::PreconditionFailed { current } = self
             && let Ok(etag) = HeaderValue::from_str(&format!("\"{current}\""))
         {
             response.headers_mut().insert(header::ETAG, etag);
         }
-        response.extensions_mut().insert(ProblemBody(std::sync::Arc::new(problem)));
         response
+            .extensions_mut()
+            .insert(ProblemBody(std::sync::Arc::new(problem)));
+        response
+    }
+}
+
+impl From<domain::WorkflowError> for ApiError {
+    fn from(error: domain::WorkflowError) -> Self {
+        use domain::WorkflowError as E;
+        match error {
+            E::NotFound => ApiError::NotFound,
+            E::NoSuchVersion { .. } => ApiError::field("to_version", "no_such_version", error.to_string()),
+            E::AlreadyExists | E::Archived | E::NotArchived | E::NotPublished => ApiError::Conflict(error.to_string()),
+        }
+    }
+}
+
+impl From<domain::WorkspaceError> for ApiError {
+    fn from(error: domain::WorkspaceError) -> Self {
+        use domain::WorkspaceError as E;
+        match error {
+            E::NotFound | E::MemberNotFound(_) | E::TeamNotFound(_) => ApiError::NotFound,
+            E::EmailTaken(_) => ApiError::field("email", "taken", error.to_string()),
+            E::TeamNameTaken(_) => ApiError::field("name", "taken", error.to_string()),
+            E::AlreadyExists
+            | E::AlreadyMember(_)
+            | E::LastAdmin
+            | E::MemberQuotaExceeded { .. }
+            | E::TeamExists(_)
+            | E::AlreadyInTeam { .. }
+            | E::NotInTeam { .. } => ApiError::Conflict(error.to_string()),
+        }
+    }
+}
+
+impl From<domain::ApiKeyError> for ApiError {
+    fn from(error: domain::ApiKeyError) -> Self {
+        use domain::ApiKeyError as E;
+        match error {
+            E::NotFound => ApiError::NotFound,
+            E::RoleExceedsIssuer { .. } => ApiError::Forbidden(error.to_string()),
+            E::ExpiryInPast => ApiError::field("expires_at", "in_the_past", error.to_string()),
+            E::AlreadyExists | E::Revoked => ApiError::Conflict(error.to_string()),
+        }
     }
 }

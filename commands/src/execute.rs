@@ -61,20 +61,49 @@ impl<A: StoredAggregate> Loaded<A> {
 
     /// 404 unless the stream has events.
     pub fn existing(self) -> Result<Self, ApiError> {
-        if self.version() == 0 { Err(ApiError::NotFound) } else { Ok(self) }
+        if self.version() == 0 {
+            Err(ApiError::NotFound)
+        } else {
+            Ok(self)
+        }
     }
 
     /// 412 unless the client's `If-Match` version is the current one.
     pub fn at_version(self, expected: i64) -> Result<Self, ApiError> {
-        if self.version() == expected { Ok(self) } else { Err(ApiError::PreconditionFailed { current: self.version() }) }
+        if self.version() == expected {
+            Ok(self)
+        } else {
+            Err(ApiError::PreconditionFailed {
+                current: self.version(),
+            })
+        }
     }
 
     /// The events of `command` as one change of this stream.
     pub fn decide(&self, command: &A::Command) -> Result<Change, A::Error> {
-        let events = self.state.decide(command)?;
-        let expected =
-            if self.version() == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(self.version()) };
-        Ok(Change { stream_id: self.stream_id, expected, events: events.into_iter().map(Into::into).collect() })
+        self.decide_all(std::slice::from_ref(command))
+    }
+
+    /// The events of several commands, each decided on the state the previous ones left.
+    pub fn decide_all(&self, commands: &[A::Command]) -> Result<Change, A::Error> {
+        let mut state = self.state.clone();
+        let mut events = Vec::new();
+        for command in commands {
+            for event in state.decide(command)? {
+                state.evolve(&event);
+                events.push(event.into());
+            }
+        }
+        let expected = if self.version() == 0 {
+            ExpectedVersion::NoStream
+        } else {
+            ExpectedVersion::Exact(self.version())
+        };
+        Ok(Change {
+            stream_id: self.stream_id,
+            expected,
+            events,
+        })
     }
 }
 
@@ -82,7 +111,11 @@ impl<A: StoredAggregate> Loaded<A> {
 /// reported as not found, exactly like a stream that does not exist.
 pub async fn load<A: StoredAggregate>(state: &AppState, workspace_id: Uuid, id: Uuid) -> Result<Loaded<A>, ApiError> {
     let stream_id = StreamId::new(A::CATEGORY, id);
-    let events = state.store.read_stream(&stream_id, StreamRead::all()).await.map_err(ApiError::internal)?;
+    let events = state
+        .store
+        .read_stream(&stream_id, StreamRead::all())
+        .await
+        .map_err(ApiError::internal)?;
     if events.first().is_some_and(|e| e.workspace_id != workspace_id) {
         return Err(ApiError::NotFound);
     }
@@ -91,7 +124,11 @@ pub async fn load<A: StoredAggregate>(state: &AppState, workspace_id: Uuid, id: 
         aggregate.evolve(&A::decode(recorded).map_err(ApiError::internal)?);
     }
     let last_position = events.last().map_or(0, |e| e.global_position);
-    Ok(Loaded { state: aggregate, stream_id, last_position })
+    Ok(Loaded {
+        state: aggregate,
+        stream_id,
+        last_position,
+    })
 }
 
 /// New events for one stream.
@@ -143,21 +180,32 @@ pub async fn commit(
             .events
             .iter()
             .map(|event| {
-                NewEvent::now(provenance.workspace_id, provenance.actor.clone(), event)
-                    .with_correlation(Some(provenance.correlation_id.clone()), Some(provenance.causation_id.clone()))
+                NewEvent::now(provenance.workspace_id, provenance.actor.clone(), event).with_correlation(
+                    Some(provenance.correlation_id.clone()),
+                    Some(provenance.causation_id.clone()),
+                )
             })
             .collect();
-        let result = tx.append_to_stream(&change.stream_id, change.expected, new_events).await.map_err(|e| {
-            match e {
+        let result = tx
+            .append_to_stream(&change.stream_id, change.expected, new_events)
+            .await
+            .map_err(|e| match e {
                 StoreError::WrongExpectedVersion { actual, .. } => {
                     metrics::counter!("command_conflicts_total", "kind" => "version").increment(1);
-                    ApiError::PreconditionFailed { current: actual.unwrap_or(0) }
+                    ApiError::PreconditionFailed {
+                        current: actual.unwrap_or(0),
+                    }
                 }
                 StoreError::StreamDeleted(_) => ApiError::NotFound,
                 other => ApiError::internal(other),
-            }
-        })?;
-        security_index::apply(tx.connection(), provenance.workspace_id, &change.stream_id, &change.events).await?;
+            })?;
+        security_index::apply(
+            tx.connection(),
+            provenance.workspace_id,
+            &change.stream_id,
+            &change.events,
+        )
+        .await?;
         results.push(result);
     }
     let response = respond(&results);
@@ -167,4 +215,23 @@ pub async fn commit(
     tx.commit().await.map_err(ApiError::internal)?;
     metrics::histogram!("command_append_duration_seconds").record(started.elapsed().as_secs_f64());
     Ok(response)
+}
+
+/// Commits one change of an already loaded aggregate; a change without events (the command asked
+/// for what already holds) answers with the current version and appends nothing.
+pub async fn run_change<A: StoredAggregate>(
+    state: &AppState,
+    provenance: &Provenance,
+    ctx: &CommandContext,
+    loaded: &Loaded<A>,
+    change: Change,
+    respond: impl FnOnce(i64, i64) -> CommandResponse,
+) -> Result<CommandResponse, ApiError> {
+    if change.is_empty() {
+        return Ok(respond(loaded.version(), loaded.last_position));
+    }
+    commit(state, provenance, ctx.idempotency.as_ref(), vec![change], |results| {
+        respond(results[0].last_version, results[0].last_position)
+    })
+    .await
 }

@@ -34,6 +34,14 @@ pub struct IdempotencyClaim {
     pub key: String,
 }
 
+#[derive(sqlx::FromRow)]
+struct StoredRecord {
+    fingerprint: String,
+    status: Option<i32>,
+    headers: Option<serde_json::Value>,
+    body: Option<Vec<u8>>,
+}
+
 enum Claimed {
     Fresh,
     Replay(Response),
@@ -64,7 +72,10 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
             .chain_update(&bytes)
             .finalize(),
     );
-    let claim = IdempotencyClaim { key_id: caller.key_id, key };
+    let claim = IdempotencyClaim {
+        key_id: caller.key_id,
+        key,
+    };
     match take(&state.pool, &claim, &fingerprint).await {
         Ok(Claimed::Fresh) => {}
         Ok(Claimed::Replay(response)) => return response,
@@ -82,7 +93,11 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
 fn parse_key(headers: &HeaderMap) -> Result<String, ApiError> {
     let value = headers.get(HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if value.is_empty() || value.len() > 255 || !value.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::field("Idempotency-Key", "invalid", "must be 1-255 visible ASCII characters"));
+        return Err(ApiError::field(
+            "Idempotency-Key",
+            "invalid",
+            "must be 1-255 visible ASCII characters",
+        ));
     }
     Ok(value.to_owned())
 }
@@ -115,7 +130,7 @@ async fn take(pool: &PgPool, claim: &IdempotencyClaim, fingerprint: &str) -> Res
     if taken_over.rows_affected() == 1 {
         return Ok(Claimed::Fresh);
     }
-    let stored: Option<(String, Option<i32>, Option<serde_json::Value>, Option<Vec<u8>>)> = sqlx::query_as(
+    let stored: Option<StoredRecord> = sqlx::query_as(
         "SELECT fingerprint, status, headers, body FROM commands.idempotency_keys
          WHERE key_id = $1 AND idempotency_key = $2",
     )
@@ -123,8 +138,10 @@ async fn take(pool: &PgPool, claim: &IdempotencyClaim, fingerprint: &str) -> Res
     .bind(&claim.key)
     .fetch_optional(pool)
     .await?;
-    let Some((stored_fingerprint, status, headers, body)) = stored else {
-        return Err(ApiError::conflict("the request with this Idempotency-Key was just released; retry"));
+    let Some(StoredRecord { fingerprint: stored_fingerprint, status, headers, body }) = stored else {
+        return Err(ApiError::conflict(
+            "the request with this Idempotency-Key was just released; retry",
+        ));
     };
     if stored_fingerprint != fingerprint {
         return Err(ApiError::field(
@@ -134,24 +151,30 @@ async fn take(pool: &PgPool, claim: &IdempotencyClaim, fingerprint: &str) -> Res
         ));
     }
     match status {
-        None => Err(ApiError::conflict("a request with this Idempotency-Key is still in progress")),
+        None => Err(ApiError::conflict(
+            "a request with this Idempotency-Key is still in progress",
+        )),
         Some(status) => Ok(Claimed::Replay(replay(status, headers, body))),
     }
 }
 
 fn replay(status: i32, headers: Option<serde_json::Value>, body: Option<Vec<u8>>) -> Response {
-    let status = u16::try_from(status).ok().and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::OK);
+    let status = u16::try_from(status)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::OK);
     let mut response = (status, body.unwrap_or_default()).into_response();
     if let Some(serde_json::Value::Object(stored)) = headers {
         for (name, value) in stored {
-            if let (Ok(name), Some(Ok(value))) =
-                (HeaderName::try_from(name), value.as_str().map(HeaderValue::from_str))
+            if let (Ok(name), Some(Ok(value))) = (HeaderName::try_from(name), value.as_str().map(HeaderValue::from_str))
             {
                 response.headers_mut().insert(name, value);
             }
         }
     }
-    response.headers_mut().insert(REPLAYED, HeaderValue::from_static("true"));
+    response
+        .headers_mut()
+        .insert(REPLAYED, HeaderValue::from_static("true"));
     response
 }
 
@@ -197,15 +220,19 @@ async fn record<'c>(
 /// errors, no-op commands) are recorded now.
 async fn settle(pool: &PgPool, claim: &IdempotencyClaim, response: Response) -> Result<Response, ApiError> {
     if response.status().is_server_error() {
-        sqlx::query("DELETE FROM commands.idempotency_keys WHERE key_id = $1 AND idempotency_key = $2 AND status IS NULL")
-            .bind(claim.key_id)
-            .bind(&claim.key)
-            .execute(pool)
-            .await?;
+        sqlx::query(
+            "DELETE FROM commands.idempotency_keys WHERE key_id = $1 AND idempotency_key = $2 AND status IS NULL",
+        )
+        .bind(claim.key_id)
+        .bind(&claim.key)
+        .execute(pool)
+        .await?;
         return Ok(response);
     }
     let (parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(ApiError::internal)?;
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .map_err(ApiError::internal)?;
     // A response that shows a secret (an API key) was recorded without it by its command; one
     // that was not recorded there carries no secret.
     record(pool, claim, parts.status, &parts.headers, Some(bytes.to_vec())).await?;

@@ -17,7 +17,9 @@ pub struct NewKey {
 
 impl std::fmt::Debug for NewKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewKey").field("prefix", &self.prefix).finish_non_exhaustive()
+        f.debug_struct("NewKey")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
     }
 }
 
@@ -61,7 +63,13 @@ mod tests {
         assert_eq!(prefix_of(&a.key), Some(a.prefix.as_str()));
         assert_eq!(hash(&a.key), a.hash);
         assert!(!format!("{a:?}").contains(&a.key), "Debug never shows the key");
-        for bad in ["", "ffk_", "ffk_short_abc", "xyz_abcdefghijkl_00", &a.key.replace("ffk_", "ffx_")] {
+        for bad in [
+            "",
+            "ffk_",
+            "ffk_short_abc",
+            "xyz_abcdefghijkl_00",
+            &a.key.replace("ffk_", "ffx_"),
+        ] {
             assert_eq!(prefix_of(bad), None, "{bad}");
         }
     }

@@ -99,12 +99,12 @@ fn api_key_statement(workspace_id: Uuid, key_id: Uuid, event: &ApiKeyEvent) -> O
 
 fn workflow_statement(workspace_id: Uuid, workflow_id: Uuid, event: &WorkflowEvent) -> Option<Statement> {
     Some(match event {
-        WorkflowEvent::Created(e) => sqlx::query(
-            "INSERT INTO security.workflow_names (workflow_id, workspace_id, name_key) VALUES ($1, $2, $3)",
-        )
-        .bind(workflow_id)
-        .bind(workspace_id)
-        .bind(name_key(&e.name)),
+        WorkflowEvent::Created(e) => {
+            sqlx::query("INSERT INTO security.workflow_names (workflow_id, workspace_id, name_key) VALUES ($1, $2, $3)")
+                .bind(workflow_id)
+                .bind(workspace_id)
+                .bind(name_key(&e.name))
+        }
         WorkflowEvent::DetailsChanged(e) => {
             sqlx::query("UPDATE security.workflow_names SET name_key = $2 WHERE workflow_id = $1")
                 .bind(workflow_id)
@@ -122,7 +122,10 @@ fn workflow_statement(workspace_id: Uuid, workflow_id: Uuid, event: &WorkflowEve
 
 /// Unique violations become 409s that say what is taken; anything else is internal.
 fn on_unique(error: sqlx::Error) -> ApiError {
-    let constraint = error.as_database_error().filter(|db| db.is_unique_violation()).and_then(|db| db.constraint());
+    let constraint = error
+        .as_database_error()
+        .filter(|db| db.is_unique_violation())
+        .and_then(|db| db.constraint());
     match constraint {
         Some("workspaces_slug_key") => ApiError::conflict("slug: another workspace already uses this slug"),
         Some("workflow_names_active_key") => {

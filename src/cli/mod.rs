@@ -2,6 +2,8 @@
 //! or the environment.
 
 mod events;
+mod serve;
+mod workspace;
 
 use std::process::ExitCode;
 
@@ -27,6 +29,13 @@ pub struct Cli {
 pub enum Command {
     /// Create the database if needed and apply all migrations (safe to run twice).
     Migrate,
+    /// Run every role in one process (applies migrations first): the command API today.
+    Serve(serve::CommandApiArgs),
+    /// Run the HTTP command API alone (for scaling out).
+    CommandApi(serve::CommandApiArgs),
+    /// Bootstrap workspaces.
+    #[command(subcommand)]
+    Workspace(workspace::WorkspaceCommand),
     /// Read, tail and verify the event store (for auditors).
     #[command(subcommand)]
     Events(events::EventsCommand),
@@ -43,6 +52,13 @@ pub async fn run(cli: Cli) -> ExitCode {
             println!("database is up to date ({count} migrations)");
             ExitCode::SUCCESS
         }),
+        Command::Serve(args) => serve::serve(&cli.database_url, &args).await.map(|()| ExitCode::SUCCESS),
+        Command::CommandApi(args) => serve::command_api(&cli.database_url, &args)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Workspace(command) => workspace::run(&cli.database_url, command)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Events(command) => events::run(&cli.database_url, command).await,
         Command::Bench(command) => crate::bench::run(&cli.database_url, command)
             .await
