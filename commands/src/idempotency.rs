@@ -138,21 +138,25 @@ async fn take(pool: &PgPool, claim: &IdempotencyClaim, fingerprint: &str) -> Res
     .bind(&claim.key)
     .fetch_optional(pool)
     .await?;
-    let Some(StoredRecord { fingerprint: stored_fingerprint, status, headers, body }) = stored else {
+    let Some(StoredRecord {
+        fingerprint: stored_fingerprint,
+        status,
+        headers,
+        body,
+    }) = stored
+    else {
         return Err(ApiError::conflict(
             "the request with this Idempotency-Key was just released; retry",
         ));
     };
-    if stored_fingerprint != fingerprint {
-        return Err(ApiError::field(
-            "Idempotency-Key",
-            "reused",
-            "this Idempotency-Key was used with a different request",
-        ));
-    }
     match status {
         None => Err(ApiError::conflict(
             "a request with this Idempotency-Key is still in progress",
+        )),
+        Some(_) if stored_fingerprint != fingerprint => Err(ApiError::field(
+            "Idempotency-Key",
+            "reused",
+            "this Idempotency-Key was used with a different request",
         )),
         Some(status) => Ok(Claimed::Replay(replay(status, headers, body))),
     }

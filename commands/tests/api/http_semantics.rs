@@ -1,0 +1,260 @@
+//! If-Match (412, 428), Idempotency-Key (replay, 422, 409), uniqueness under concurrency, and
+//! problem+json for malformed requests.
+
+use serde_json::json;
+
+use crate::helpers::{TestApp, definition};
+
+#[tokio::test]
+async fn updates_need_the_current_etag() {
+    let app = TestApp::spawn().await;
+    let id = app.create_workflow("Versioned").await.id();
+    let path = format!("/workflows/{id}/definition");
+    let body = json!({"definition": definition(2), "message": "two steps"});
+
+    let missing = app.admin("PUT", &path, Some(body.clone()), &[]).await;
+    missing.assert_problem(428, "PRECONDITION_REQUIRED");
+    let first = app
+        .admin("PUT", &path, Some(body.clone()), &[("If-Match", "\"1\"")])
+        .await;
+    assert_eq!(first.status, 200);
+    let stale = app
+        .admin("PUT", &path, Some(body.clone()), &[("If-Match", "\"1\"")])
+        .await;
+    stale.assert_problem(412, "PRECONDITION_FAILED");
+    assert_eq!(stale.etag(), 2, "a 412 tells the current version");
+    let garbage = app.admin("PUT", &path, Some(body), &[("If-Match", "yesterday")]).await;
+    garbage.assert_problem(422, "VALIDATION_ERROR");
+    assert_eq!(app.events(&format!("workflow-{id}")).await.len(), 2);
+}
+
+#[tokio::test]
+async fn idempotency_keys_replay_refuse_other_bodies_and_block_while_in_flight() {
+    let app = TestApp::spawn().await;
+    let body = json!({"name": "Once only", "definition": definition(1)});
+    let first = app
+        .admin(
+            "POST",
+            "/workflows",
+            Some(body.clone()),
+            &[("Idempotency-Key", "create-1")],
+        )
+        .await;
+    assert_eq!(first.status, 201);
+    let again = app
+        .admin(
+            "POST",
+            "/workflows",
+            Some(body.clone()),
+            &[("Idempotency-Key", "create-1")],
+        )
+        .await;
+    assert_eq!(again.status, 201);
+    assert_eq!(again.body, first.body, "the stored response is replayed");
+    assert_eq!(again.header("location"), first.header("location"));
+    assert_eq!(again.header("etag"), first.header("etag"));
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+
+    let other = json!({"name": "Something else", "definition": definition(1)});
+    app.admin("POST", "/workflows", Some(other), &[("Idempotency-Key", "create-1")])
+        .await
+        .assert_problem(422, "VALIDATION_ERROR");
+
+    // Another caller's identical key is its own.
+    let (key, _) = app.issue_key("developer").await;
+    let mine = json!({"name": "Mine", "definition": definition(1)});
+    let response = app
+        .send(
+            "POST",
+            &app.path("/workflows"),
+            Some(&key),
+            Some(mine),
+            &[("Idempotency-Key", "create-1")],
+        )
+        .await;
+    assert_eq!(response.status, 201);
+
+    // A claim still in flight (as a concurrent request would hold it) answers 409.
+    let key_id: (uuid::Uuid,) =
+        sqlx::query_as("SELECT key_id FROM security.api_keys WHERE workspace_id = $1 ORDER BY key_id LIMIT 1")
+            .bind(app.workspace_id)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    sqlx::query(
+        "INSERT INTO commands.idempotency_keys (key_id, idempotency_key, fingerprint) VALUES ($1, 'busy', 'x')",
+    )
+    .bind(key_id.0)
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    let body = json!({"name": "Busy", "definition": definition(1)});
+    let busy = app
+        .admin("POST", "/workflows", Some(body), &[("Idempotency-Key", "busy")])
+        .await;
+    busy.assert_problem(409, "CONFLICT");
+
+    // Client errors are replayed too; the issued key is never stored for replay.
+    let bad = json!({"name": "<x>", "definition": definition(1)});
+    let refused = app
+        .admin("POST", "/workflows", Some(bad.clone()), &[("Idempotency-Key", "bad-1")])
+        .await;
+    refused.assert_problem(422, "VALIDATION_ERROR");
+    let replayed = app
+        .admin("POST", "/workflows", Some(bad), &[("Idempotency-Key", "bad-1")])
+        .await;
+    assert_eq!(replayed.status, 422);
+    let issue = json!({"name": "once", "role": "viewer"});
+    let issued = app
+        .admin(
+            "POST",
+            "/api-keys",
+            Some(issue.clone()),
+            &[("Idempotency-Key", "key-1")],
+        )
+        .await;
+    assert!(issued.body["key"].is_string());
+    let replay = app
+        .admin("POST", "/api-keys", Some(issue), &[("Idempotency-Key", "key-1")])
+        .await;
+    assert_eq!(replay.status, 201);
+    assert_eq!(replay.body["key"], serde_json::Value::Null);
+    assert_eq!(replay.body["id"], issued.body["id"]);
+}
+
+#[tokio::test]
+async fn racing_creates_of_one_name_let_exactly_one_win() {
+    let app = TestApp::spawn().await;
+    let attempts = (0..12).map(|_| {
+        let body = json!({"name": "Contested", "definition": definition(1)});
+        app.admin("POST", "/workflows", Some(body), &[])
+    });
+    let responses = futures::future::join_all(attempts).await;
+    let created = responses.iter().filter(|r| r.status == 201).count();
+    let conflicts = responses.iter().filter(|r| r.status == 409).count();
+    assert_eq!(
+        (created, conflicts),
+        (1, 11),
+        "{:?}",
+        responses.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    // Names compare case-insensitively, and archiving frees the name.
+    let again = app
+        .admin(
+            "POST",
+            "/workflows",
+            Some(json!({"name": "CONTESTED", "definition": definition(0)})),
+            &[],
+        )
+        .await;
+    again.assert_problem(409, "CONFLICT");
+    let winner = responses.iter().find(|r| r.status == 201).unwrap().id();
+    let archived = app
+        .admin(
+            "POST",
+            &format!("/workflows/{winner}/archive"),
+            None,
+            &[("If-Match", "\"1\"")],
+        )
+        .await;
+    assert_eq!(archived.status, 200);
+    let reused = app
+        .admin(
+            "POST",
+            "/workflows",
+            Some(json!({"name": "Contested", "definition": definition(0)})),
+            &[],
+        )
+        .await;
+    assert_eq!(reused.status, 201);
+    let restore = app
+        .admin(
+            "POST",
+            &format!("/workflows/{winner}/restore"),
+            None,
+            &[("If-Match", "\"2\"")],
+        )
+        .await;
+    restore.assert_problem(409, "CONFLICT");
+}
+
+#[tokio::test]
+async fn racing_workspace_slugs_let_exactly_one_win() {
+    let app = TestApp::spawn().await;
+    let attempts = (0..6).map(|_| {
+        commands::bootstrap::create_workspace(&app.db.pool, "Twin", Some("twin"), event_schemas::types::Plan::Free)
+    });
+    let results = futures::future::join_all(attempts).await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    for error in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert!(matches!(error, commands::ApiError::Conflict(_)), "{error:?}");
+    }
+}
+
+#[tokio::test]
+async fn malformed_requests_get_problem_json() {
+    let app = TestApp::spawn().await;
+    let url = format!("{}{}", app.base, app.path("/workflows"));
+    let send = |body: Vec<u8>, content_type: &'static str| {
+        app.client
+            .post(&url)
+            .bearer_auth(&app.admin_key)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let problem = |response: reqwest::Response| async move {
+        let status = response.status().as_u16();
+        let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+        let body: serde_json::Value = response.json().await.unwrap();
+        (status, content_type, body)
+    };
+
+    let (status, content_type, body) = problem(send(b"{\"name\": ".to_vec(), "application/json").await.unwrap()).await;
+    assert_eq!(
+        (status, content_type.as_str(), body["code"].as_str()),
+        (400, "application/problem+json", Some("VALIDATION_ERROR"))
+    );
+
+    let (status, _, body) = problem(
+        send(b"name=x".to_vec(), "application/x-www-form-urlencoded")
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (415, Some("VALIDATION_ERROR")));
+
+    let unknown = json!({"name": "X", "definition": definition(0), "owner": "me"})
+        .to_string()
+        .into_bytes();
+    let (status, _, body) = problem(send(unknown, "application/json").await.unwrap()).await;
+    assert_eq!(status, 422);
+    assert!(
+        body["detail"].as_str().unwrap().contains("unknown field `owner`"),
+        "{body}"
+    );
+
+    let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(1024 * 1024 + 1)).into_bytes();
+    let (status, content_type, body) = problem(send(huge.clone(), "application/json").await.unwrap()).await;
+    assert_eq!(
+        (status, content_type.as_str(), body["code"].as_str()),
+        (413, "application/problem+json", Some("PAYLOAD_TOO_LARGE"))
+    );
+    let with_key = app
+        .client
+        .post(&url)
+        .bearer_auth(&app.admin_key)
+        .header("content-type", "application/json")
+        .header("Idempotency-Key", "huge")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(with_key).await.0, 413);
+
+    let nowhere = app.admin("GET", "/nowhere", None, &[]).await;
+    nowhere.assert_problem(404, "NOT_FOUND");
+    let wrong_method = app.admin("GET", "/workflows", None, &[]).await;
+    assert_eq!(wrong_method.status, 405);
+    assert_eq!(wrong_method.header("content-type"), Some("application/problem+json"));
+}

@@ -1,0 +1,10 @@
+//! The command API over real HTTP against a real PostgreSQL database, one fresh database and
+//! one server (bound to port 0) per test.
+
+mod auth;
+mod helpers;
+mod http_semantics;
+mod openapi;
+mod routes;
+mod secrets;
+mod validation;
