@@ -41,15 +41,13 @@ async fn workflow_routes_append_the_expected_events() {
         ("POST", wf("/archive"), None),
         ("POST", wf("/restore"), None),
     ];
-    let mut version = 1;
-    for (method, path, body) in steps {
+    for (version, (method, path, body)) in (1..).zip(steps) {
         let etag = format!("\"{version}\"");
         let response = app.admin(method, &path, body, &[("If-Match", &etag)]).await;
         assert_eq!(response.status, 200, "{method} {path}: {}", response.body);
         assert_eq!(response.etag(), version + 1, "{method} {path}");
         assert_eq!(response.body["version"], version + 1);
         assert_eq!(response.body["id"], id.to_string());
-        version += 1;
     }
 
     let events = app.events(&format!("workflow-{id}")).await;
