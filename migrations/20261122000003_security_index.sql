@@ -6,10 +6,16 @@
 CREATE SCHEMA IF NOT EXISTS security;
 
 CREATE TABLE security.workspaces (
-    workspace_id uuid PRIMARY KEY,
+    workspace_id     uuid PRIMARY KEY,
     -- Workspace slugs are unique: a second workspace with the same slug is refused.
-    slug         text NOT NULL CONSTRAINT workspaces_slug_key UNIQUE,
-    plan         text NOT NULL
+    slug             text NOT NULL CONSTRAINT workspaces_slug_key UNIQUE,
+    plan             text NOT NULL,
+    -- Quotas, counted here so that they hold under concurrency: an increment that would pass
+    -- the plan's limit matches no row and the command is refused.
+    active_workflows integer NOT NULL DEFAULT 0,
+    max_workflows    integer NOT NULL,
+    active_api_keys  integer NOT NULL DEFAULT 0,
+    max_api_keys     integer NOT NULL
 );
 
 CREATE TABLE security.api_keys (

@@ -9,13 +9,8 @@ use sqlx::{PgPool, Postgres};
 /// Creates the database of `url` if it does not exist, then applies every pending migration.
 /// Safe to run any number of times, also concurrently (sqlx takes an advisory lock).
 pub async fn migrate(url: &str) -> anyhow::Result<usize> {
-    if !Postgres::database_exists(url)
-        .await
-        .with_context(|| format!("cannot reach PostgreSQL at {}", redact(url)))?
-    {
-        Postgres::create_database(url)
-            .await
-            .context("cannot create the database")?;
+    if !Postgres::database_exists(url).await.with_context(|| format!("cannot reach PostgreSQL at {}", redact(url)))? {
+        Postgres::create_database(url).await.context("cannot create the database")?;
         tracing::info!(database = %redact(url), "created database");
     }
     let pool = connect(url, 2).await?;

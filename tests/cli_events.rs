@@ -29,14 +29,8 @@ async fn seed(db: &TestDatabase) -> (String, String) {
     let ws = Uuid::now_v7();
     let (first, second) = (new_stream(), new_stream());
     let events = |range: std::ops::Range<usize>| range.map(|n| sample_event(ws, n)).collect::<Vec<_>>();
-    store
-        .append_to_stream(&first, ExpectedVersion::NoStream, events(0..3))
-        .await
-        .unwrap();
-    store
-        .append_to_stream(&second, ExpectedVersion::NoStream, events(3..5))
-        .await
-        .unwrap();
+    store.append_to_stream(&first, ExpectedVersion::NoStream, events(0..3)).await.unwrap();
+    store.append_to_stream(&second, ExpectedVersion::NoStream, events(3..5)).await.unwrap();
     (first.to_string(), second.to_string())
 }
 
@@ -47,19 +41,12 @@ async fn verify_passes_untouched_and_names_a_tampered_event() {
 
     let intact = flowfuse(&db, &["events", "verify", "--all"]);
     assert_eq!(intact.status.code(), Some(0), "{}", stdout(&intact));
-    assert!(
-        stdout(&intact).contains("OK: 2 streams, 5 events"),
-        "{}",
-        stdout(&intact)
-    );
+    assert!(stdout(&intact).contains("OK: 2 streams, 5 events"), "{}", stdout(&intact));
 
     // Change one byte of one stored payload, bypassing the append-only trigger as only a
     // superuser can.
     let mut conn = db.pool.acquire().await.unwrap();
-    sqlx::query("SET session_replication_role = replica")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
+    sqlx::query("SET session_replication_role = replica").execute(&mut *conn).await.unwrap();
     let changed = sqlx::query(
         "UPDATE event_store.events SET payload = replace(payload::text, 'revision 1', 'revision 7')::jsonb
          WHERE stream_id = $1 AND version = 2",
@@ -85,9 +72,7 @@ async fn verify_passes_untouched_and_names_a_tampered_event() {
 async fn the_log_is_append_only_for_ordinary_sessions() {
     let db = TestDatabase::create().await;
     seed(&db).await;
-    let refused = sqlx::query("UPDATE event_store.events SET payload = '{}'")
-        .execute(&db.pool)
-        .await;
+    let refused = sqlx::query("UPDATE event_store.events SET payload = '{}'").execute(&db.pool).await;
     assert!(refused.unwrap_err().to_string().contains("append-only"));
     let refused = sqlx::query("DELETE FROM event_store.events").execute(&db.pool).await;
     assert!(refused.unwrap_err().to_string().contains("append-only"));
@@ -100,24 +85,14 @@ async fn read_prints_a_stream_as_ndjson_an_auditor_can_rehash() {
 
     let output = flowfuse(&db, &["events", "read", &first]);
     assert!(output.status.success());
-    let events: Vec<RecordedEvent> = stdout(&output)
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let events: Vec<RecordedEvent> = stdout(&output).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
     assert_eq!(events.iter().map(|e| e.version).collect::<Vec<_>>(), [1, 2, 3]);
     for event in &events {
-        assert_eq!(
-            recompute_hash(event),
-            event.hash,
-            "the printed envelope is exactly what was hashed"
-        );
+        assert_eq!(recompute_hash(event), event.hash, "the printed envelope is exactly what was hashed");
     }
     assert_eq!(events[1].prev_hash, events[0].hash);
 
-    let middle = flowfuse(
-        &db,
-        &["events", "read", &first, "--from-version", "2", "--to-version", "2"],
-    );
+    let middle = flowfuse(&db, &["events", "read", &first, "--from-version", "2", "--to-version", "2"]);
     let lines: Vec<&str> = std::str::from_utf8(&middle.stdout).unwrap().lines().collect();
     assert_eq!(lines.len(), 1);
     assert!(lines[0].contains("\"version\":2"));
@@ -131,18 +106,8 @@ async fn read_prints_a_stream_as_ndjson_an_auditor_can_rehash() {
 /// (another test's) holds its visibility fence back for a moment.
 async fn wait_for_log(db: &TestDatabase, count: usize) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while db
-        .store()
-        .read_all(eventstore::LogCheckpoint::START, 1_000)
-        .await
-        .unwrap()
-        .len()
-        < count
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the global log never showed {count} events"
-        );
+    while db.store().read_all(eventstore::LogCheckpoint::START, 1_000).await.unwrap().len() < count {
+        assert!(std::time::Instant::now() < deadline, "the global log never showed {count} events");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
@@ -154,10 +119,8 @@ async fn tail_prints_the_global_log_with_limit_and_position() {
     wait_for_log(&db, 5).await;
 
     let all = flowfuse(&db, &["events", "tail"]);
-    let positions: Vec<i64> = stdout(&all)
-        .lines()
-        .map(|line| serde_json::from_str::<RecordedEvent>(line).unwrap().global_position)
-        .collect();
+    let positions: Vec<i64> =
+        stdout(&all).lines().map(|line| serde_json::from_str::<RecordedEvent>(line).unwrap().global_position).collect();
     assert_eq!(positions.len(), 5);
     assert!(String::from_utf8_lossy(&all.stderr).contains("checkpoint: "));
 
@@ -176,10 +139,8 @@ async fn migrate_creates_the_database_and_is_harmless_twice() {
     let name = format!("flowfuse_test_{}", Uuid::new_v4().simple());
     let url = db.url().replace(db.name(), &name);
     for _ in 0..2 {
-        let output = Command::new(env!("CARGO_BIN_EXE_flowfuse"))
-            .args(["migrate", "--database-url", &url])
-            .output()
-            .unwrap();
+        let output =
+            Command::new(env!("CARGO_BIN_EXE_flowfuse")).args(["migrate", "--database-url", &url]).output().unwrap();
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     }
     let mut created = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.unwrap();
@@ -190,10 +151,7 @@ async fn migrate_creates_the_database_and_is_harmless_twice() {
             .unwrap();
     assert_eq!(tables, (true, eventstore::MIGRATOR.iter().count() as i64));
     drop(created);
-    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&db.pool)
-        .await
-        .unwrap();
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&db.pool).await.unwrap();
 }
 
 /// An auditor's own script (Python, standard library only, none of our code) recomputes every
@@ -224,24 +182,13 @@ async fn an_independent_python_script_verifies_the_chain() {
         tags: vec![],
         team_id: None,
         definition: WorkflowDefinition {
-            nodes: vec![
-                node("t", 100.0, -2.25, NodeType::Trigger),
-                node("a", 123.456, 1e-6, NodeType::Action),
-            ],
-            edges: vec![Edge {
-                id: "e".into(),
-                source: "t".into(),
-                target: "a".into(),
-                condition: None,
-            }],
+            nodes: vec![node("t", 100.0, -2.25, NodeType::Trigger), node("a", 123.456, 1e-6, NodeType::Action)],
+            edges: vec![Edge { id: "e".into(), source: "t".into(), target: "a".into(), condition: None }],
         },
     }));
     let mut events = vec![NewEvent::now(ws, Actor::system("audit-test"), &created)];
     events.extend((0..3).map(|n| sample_event(ws, n)));
-    db.store()
-        .append_to_stream(&stream, ExpectedVersion::NoStream, events)
-        .await
-        .unwrap();
+    db.store().append_to_stream(&stream, ExpectedVersion::NoStream, events).await.unwrap();
 
     let audit = |ndjson: &[u8]| {
         use std::io::Write;
@@ -257,20 +204,10 @@ async fn an_independent_python_script_verifies_the_chain() {
     let read = flowfuse(&db, &["events", "read", &stream.to_string()]);
     let verdict = audit(&read.stdout);
     assert_eq!(verdict.status.code(), Some(0), "{}", stdout(&verdict));
-    assert!(
-        stdout(&verdict).contains("OK: 1 streams, 4 events"),
-        "{}",
-        stdout(&verdict)
-    );
+    assert!(stdout(&verdict).contains("OK: 1 streams, 4 events"), "{}", stdout(&verdict));
 
-    let tampered = String::from_utf8(read.stdout)
-        .unwrap()
-        .replacen("revision 1", "revision 2", 1);
+    let tampered = String::from_utf8(read.stdout).unwrap().replacen("revision 1", "revision 2", 1);
     let verdict = audit(tampered.as_bytes());
     assert_eq!(verdict.status.code(), Some(1), "{}", stdout(&verdict));
-    assert!(
-        stdout(&verdict).contains(&format!("BROKEN {stream} at version 3")),
-        "{}",
-        stdout(&verdict)
-    );
+    assert!(stdout(&verdict).contains(&format!("BROKEN {stream} at version 3")), "{}", stdout(&verdict));
 }

@@ -9,6 +9,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use domain::{ApiKey, Workflow, Workspace};
 use eventstore::PgEventStore;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
@@ -21,6 +22,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::cache::AggregateCache;
 use crate::error::{ApiError, ProblemBody};
 use crate::extract::{ClientRequestId, MAX_BODY_BYTES, REQUEST_ID};
 use crate::{idempotency, observability, openapi, routes};
@@ -31,7 +33,15 @@ pub struct AppState {
     pub pool: PgPool,
     pub store: PgEventStore,
     pub metrics: PrometheusHandle,
+    pub(crate) caches: Arc<Caches>,
     openapi: Arc<String>,
+}
+
+/// One cache per aggregate type.
+pub(crate) struct Caches {
+    pub workspaces: AggregateCache<Workspace>,
+    pub api_keys: AggregateCache<ApiKey>,
+    pub workflows: AggregateCache<Workflow>,
 }
 
 impl AppState {
@@ -40,6 +50,11 @@ impl AppState {
             store: PgEventStore::new(pool.clone()),
             pool,
             metrics: observability::prometheus(),
+            caches: Arc::new(Caches {
+                workspaces: AggregateCache::new(10_000),
+                api_keys: AggregateCache::new(10_000),
+                workflows: AggregateCache::new(50_000),
+            }),
             openapi: Arc::new(String::new()),
         }
     }
@@ -55,10 +70,7 @@ impl CommandApi {
     /// Binds `addr` (port 0 picks a free port).
     pub async fn bind(pool: PgPool, addr: SocketAddr) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
-        Ok(Self {
-            listener,
-            router: router(AppState::new(pool)),
-        })
+        Ok(Self { listener, router: router(AppState::new(pool)) })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -68,9 +80,7 @@ impl CommandApi {
     /// Serves until `shutdown` completes, then finishes the requests in flight.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         tracing::info!(addr = %self.local_addr(), "command API listening");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
     }
 }
 
@@ -83,32 +93,19 @@ pub fn router(mut state: AppState) -> Router {
         .routes(routes!(readyz))
         .routes(routes!(metrics))
         .split_for_parts();
-    state.openapi = Arc::new(
-        openapi::finish(api)
-            .to_pretty_json()
-            .expect("the OpenAPI document serializes"),
-    );
+    state.openapi = Arc::new(openapi::finish(api).to_pretty_json().expect("the OpenAPI document serializes"));
     let security_headers = ServiceBuilder::new()
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
         ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ));
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
     let request_id = HeaderName::from_static(REQUEST_ID);
     routes
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::middleware))
@@ -154,11 +151,7 @@ async fn remember_client_request_id(mut request: Request, next: Next) -> Respons
 
 /// Puts the request id into problem bodies, so that a client can quote it.
 async fn stamp_problem_request_id(request: Request, next: Next) -> Response {
-    let id = request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let response = next.run(request).await;
     let Some(ProblemBody(problem)) = response.extensions().get::<ProblemBody>().cloned() else {
         return response;
@@ -175,11 +168,7 @@ async fn stamp_problem_request_id(request: Request, next: Next) -> Response {
 /// The OpenAPI 3.1 document of this API.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3.1 document")))]
 async fn openapi_json(State(state): State<AppState>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        state.openapi.as_str().to_owned(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "application/json")], state.openapi.as_str().to_owned()).into_response()
 }
 
 /// Liveness: the process answers.

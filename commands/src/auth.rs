@@ -113,14 +113,7 @@ macro_rules! permission_markers {
 
 pub mod perm {
     use super::{Permission, RequiredPermission};
-    permission_markers!(
-        WorkflowsCreate,
-        WorkflowsEdit,
-        WorkflowsDelete,
-        MembersManage,
-        ApiKeysManage,
-        SettingsManage
-    );
+    permission_markers!(WorkflowsCreate, WorkflowsEdit, WorkflowsDelete, MembersManage, ApiKeysManage, SettingsManage);
 }
 
 /// An authenticated caller of the path's workspace holding permission `P`.
@@ -140,25 +133,15 @@ impl<P: RequiredPermission> FromRequestParts<AppState> for Authorized<P> {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let caller = authenticate(&state.pool, &parts.headers).await?;
-        let params = RawPathParams::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::NotFound)?;
-        let workspace = params
-            .iter()
-            .find(|(name, _)| *name == "workspace_id")
-            .and_then(|(_, value)| Uuid::try_parse(value).ok());
+        let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| ApiError::NotFound)?;
+        let workspace =
+            params.iter().find(|(name, _)| *name == "workspace_id").and_then(|(_, value)| Uuid::try_parse(value).ok());
         if workspace != Some(caller.workspace_id) {
             return Err(ApiError::NotFound);
         }
         if !caller.can(P::PERMISSION) {
-            return Err(ApiError::Forbidden(format!(
-                "this API key lacks the permission {}",
-                P::PERMISSION.as_str()
-            )));
+            return Err(ApiError::Forbidden(format!("this API key lacks the permission {}", P::PERMISSION.as_str())));
         }
-        Ok(Authorized {
-            caller,
-            _permission: PhantomData,
-        })
+        Ok(Authorized { caller, _permission: PhantomData })
     }
 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::execute::{Provenance, commit, load};
+use crate::execute::{Provenance, commit, new_stream};
 use crate::keys;
 
 /// What `flowfuse workspace create` prints. The key is shown this once.
@@ -36,19 +36,14 @@ pub async fn create_workspace(
         None => Slug::from_name(name.as_str())?,
     };
     let (workspace_id, key_id) = (Uuid::now_v7(), Uuid::now_v7());
-    let workspace = load::<Workspace>(&state, workspace_id, workspace_id).await?;
-    let create = WorkspaceCommand::Create {
-        workspace_id,
-        name,
-        slug: slug.clone(),
-        plan,
-    };
+    let mut workspace = new_stream::<Workspace>(workspace_id, workspace_id);
+    let create = WorkspaceCommand::Create { workspace_id, name, slug: slug.clone(), plan };
     let key = keys::generate();
     let secret = KeySecret {
         prefix: KeyPrefix::parse(&key.prefix).map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))?,
         hash: KeyHash::parse(&key.hash).map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))?,
     };
-    let api_key = load::<ApiKey>(&state, workspace_id, key_id).await?;
+    let mut api_key = new_stream::<ApiKey>(workspace_id, key_id);
     let issue = ApiKeyCommand::Issue {
         key_id,
         name: KeyName::parse("bootstrap admin")?,
@@ -67,14 +62,6 @@ pub async fn create_workspace(
         correlation_id: request.clone(),
         causation_id: request,
     };
-    commit(&state, &provenance, None, changes, |_| {
-        crate::response::CommandResponse::no_content(0, 0)
-    })
-    .await?;
-    Ok(CreatedWorkspace {
-        workspace_id,
-        slug: slug.into_inner(),
-        api_key: key.key,
-        api_key_id: key_id,
-    })
+    commit(&state, &provenance, None, changes, |_| crate::response::CommandResponse::no_content(0, 0)).await?;
+    Ok(CreatedWorkspace { workspace_id, slug: slug.into_inner(), api_key: key.key, api_key_id: key_id })
 }

@@ -92,13 +92,9 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let (status, code) = self.status_and_code();
         let errors = match self {
-            ApiError::Validation(errors) => errors
-                .iter()
-                .map(|e| ProblemField {
-                    field: e.field.clone(),
-                    message: e.message.clone(),
-                })
-                .collect(),
+            ApiError::Validation(errors) => {
+                errors.iter().map(|e| ProblemField { field: e.field.clone(), message: e.message.clone() }).collect()
+            }
             _ => Vec::new(),
         };
         let detail = match self {
@@ -106,10 +102,7 @@ impl ApiError {
             other => other.to_string(),
         };
         Problem {
-            problem_type: format!(
-                "https://flowfuse.dev/problems/{}",
-                code.to_lowercase().replace('_', "-")
-            ),
+            problem_type: format!("https://flowfuse.dev/problems/{}", code.to_lowercase().replace('_', "-")),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
             detail,
@@ -151,18 +144,13 @@ impl IntoResponse for ApiError {
         let problem = self.problem();
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if let ApiError::PreconditionFailed { current } = self
             && let Ok(etag) = HeaderValue::from_str(&format!("\"{current}\""))
         {
             response.headers_mut().insert(header::ETAG, etag);
         }
-        response
-            .extensions_mut()
-            .insert(ProblemBody(std::sync::Arc::new(problem)));
+        response.extensions_mut().insert(ProblemBody(std::sync::Arc::new(problem)));
         response
     }
 }

@@ -14,6 +14,7 @@ use eventstore::{
 use uuid::Uuid;
 
 use crate::app::AppState;
+use crate::cache::{AggregateCache, Cached};
 use crate::error::ApiError;
 use crate::extract::CommandContext;
 use crate::response::CommandResponse;
@@ -23,12 +24,16 @@ use crate::{idempotency, security_index};
 pub trait StoredAggregate: Aggregate<Event: Into<Event>> {
     const CATEGORY: Category;
     fn decode(event: &RecordedEvent) -> Result<Self::Event, SchemaError>;
+    fn cache(state: &AppState) -> &AggregateCache<Self>;
 }
 
 impl StoredAggregate for Workspace {
     const CATEGORY: Category = Category::Workspace;
     fn decode(event: &RecordedEvent) -> Result<WorkspaceEvent, SchemaError> {
         WorkspaceEvent::from_recorded(event)
+    }
+    fn cache(state: &AppState) -> &AggregateCache<Self> {
+        &state.caches.workspaces
     }
 }
 
@@ -37,6 +42,9 @@ impl StoredAggregate for ApiKey {
     fn decode(event: &RecordedEvent) -> Result<ApiKeyEvent, SchemaError> {
         ApiKeyEvent::from_recorded(event)
     }
+    fn cache(state: &AppState) -> &AggregateCache<Self> {
+        &state.caches.api_keys
+    }
 }
 
 impl StoredAggregate for Workflow {
@@ -44,14 +52,20 @@ impl StoredAggregate for Workflow {
     fn decode(event: &RecordedEvent) -> Result<WorkflowEvent, SchemaError> {
         WorkflowEvent::from_recorded(event)
     }
+    fn cache(state: &AppState) -> &AggregateCache<Self> {
+        &state.caches.workflows
+    }
 }
 
 /// An aggregate's state as of its stream's last event.
 pub struct Loaded<A> {
     pub state: A,
     pub stream_id: StreamId,
+    pub workspace_id: Uuid,
     /// Global position of the stream's last event (0 for a new stream).
     pub last_position: i64,
+    /// The state after the last decision, remembered once its events are appended.
+    next: Option<A>,
 }
 
 impl<A: StoredAggregate> Loaded<A> {
@@ -61,11 +75,7 @@ impl<A: StoredAggregate> Loaded<A> {
 
     /// 404 unless the stream has events.
     pub fn existing(self) -> Result<Self, ApiError> {
-        if self.version() == 0 {
-            Err(ApiError::NotFound)
-        } else {
-            Ok(self)
-        }
+        if self.version() == 0 { Err(ApiError::NotFound) } else { Ok(self) }
     }
 
     /// 412 unless the client's `If-Match` version is the current one.
@@ -73,19 +83,17 @@ impl<A: StoredAggregate> Loaded<A> {
         if self.version() == expected {
             Ok(self)
         } else {
-            Err(ApiError::PreconditionFailed {
-                current: self.version(),
-            })
+            Err(ApiError::PreconditionFailed { current: self.version() })
         }
     }
 
     /// The events of `command` as one change of this stream.
-    pub fn decide(&self, command: &A::Command) -> Result<Change, A::Error> {
+    pub fn decide(&mut self, command: &A::Command) -> Result<Change, A::Error> {
         self.decide_all(std::slice::from_ref(command))
     }
 
     /// The events of several commands, each decided on the state the previous ones left.
-    pub fn decide_all(&self, commands: &[A::Command]) -> Result<Change, A::Error> {
+    pub fn decide_all(&mut self, commands: &[A::Command]) -> Result<Change, A::Error> {
         let mut state = self.state.clone();
         let mut events = Vec::new();
         for command in commands {
@@ -94,41 +102,55 @@ impl<A: StoredAggregate> Loaded<A> {
                 events.push(event.into());
             }
         }
-        let expected = if self.version() == 0 {
-            ExpectedVersion::NoStream
-        } else {
-            ExpectedVersion::Exact(self.version())
-        };
-        Ok(Change {
-            stream_id: self.stream_id,
-            expected,
-            events,
-        })
+        self.next = Some(state);
+        let expected =
+            if self.version() == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(self.version()) };
+        Ok(Change { stream_id: self.stream_id, expected, events })
+    }
+
+    /// Caches the state the last decision led to, now that its events are stored at `position`.
+    pub fn remember(self, state: &AppState, position: i64) {
+        if let Some(next) = self.next {
+            let cached = Cached { state: next, workspace_id: self.workspace_id, last_position: position };
+            A::cache(state).put(self.stream_id, cached);
+        }
     }
 }
 
-/// Loads the stream `<category>-<id>` of `workspace_id`. A stream of another workspace is
-/// reported as not found, exactly like a stream that does not exist.
+/// Loads the stream `<category>-<id>` of `workspace_id`: the cached state caught up with the
+/// events appended since, or the whole stream. A stream of another workspace is reported as not
+/// found, exactly like a stream that does not exist.
 pub async fn load<A: StoredAggregate>(state: &AppState, workspace_id: Uuid, id: Uuid) -> Result<Loaded<A>, ApiError> {
     let stream_id = StreamId::new(A::CATEGORY, id);
-    let events = state
-        .store
-        .read_stream(&stream_id, StreamRead::all())
-        .await
-        .map_err(ApiError::internal)?;
+    let cached = A::cache(state).get(&stream_id);
+    let (mut aggregate, mut last_position, from_version) = match cached {
+        Some(cached) if cached.workspace_id != workspace_id => return Err(ApiError::NotFound),
+        Some(cached) => {
+            let from = cached.state.version() + 1;
+            (cached.state, cached.last_position, from)
+        }
+        None => (A::default(), 0, 1),
+    };
+    let read = StreamRead::between(from_version, None);
+    let events = state.store.read_stream(&stream_id, read).await.map_err(ApiError::internal)?;
     if events.first().is_some_and(|e| e.workspace_id != workspace_id) {
         return Err(ApiError::NotFound);
     }
-    let mut aggregate = A::default();
     for recorded in &events {
         aggregate.evolve(&A::decode(recorded).map_err(ApiError::internal)?);
+        last_position = recorded.global_position;
     }
-    let last_position = events.last().map_or(0, |e| e.global_position);
-    Ok(Loaded {
-        state: aggregate,
-        stream_id,
-        last_position,
-    })
+    if !events.is_empty() {
+        let cached = Cached { state: aggregate.clone(), workspace_id, last_position };
+        A::cache(state).put(stream_id, cached);
+    }
+    Ok(Loaded { state: aggregate, stream_id, workspace_id, last_position, next: None })
+}
+
+/// A stream that cannot exist yet (its id was just made): nothing to read.
+pub fn new_stream<A: StoredAggregate>(workspace_id: Uuid, id: Uuid) -> Loaded<A> {
+    let stream_id = StreamId::new(A::CATEGORY, id);
+    Loaded { state: A::default(), stream_id, workspace_id, last_position: 0, next: None }
 }
 
 /// New events for one stream.
@@ -163,6 +185,28 @@ impl Provenance {
     }
 }
 
+fn new_events(provenance: &Provenance, events: &[Event]) -> Vec<NewEvent> {
+    events
+        .iter()
+        .map(|event| {
+            NewEvent::now(provenance.workspace_id, provenance.actor.clone(), event)
+                .with_correlation(Some(provenance.correlation_id.clone()), Some(provenance.causation_id.clone()))
+        })
+        .collect()
+}
+
+/// A version conflict between loading and appending is the client's stale `If-Match`.
+fn append_error(error: StoreError) -> ApiError {
+    match error {
+        StoreError::WrongExpectedVersion { actual, .. } => {
+            metrics::counter!("command_conflicts_total", "kind" => "version").increment(1);
+            ApiError::PreconditionFailed { current: actual.unwrap_or(0) }
+        }
+        StoreError::StreamDeleted(_) => ApiError::NotFound,
+        other => ApiError::internal(other),
+    }
+}
+
 /// Appends `changes` atomically, with their security-index effects and, when the request carries
 /// an `Idempotency-Key`, the response that `respond` builds from the append results.
 pub async fn commit(
@@ -173,6 +217,19 @@ pub async fn commit(
     respond: impl FnOnce(&[AppendResult]) -> CommandResponse,
 ) -> Result<CommandResponse, ApiError> {
     let started = Instant::now();
+    let single = match changes.as_slice() {
+        [change] if idempotency.is_none() && !security_index::affected_by(&change.stream_id, &change.events) => true,
+        _ => false,
+    };
+    if single {
+        // One stream, nothing else to write: a single autocommit statement, one round trip.
+        let change = changes.into_iter().next().expect("one change");
+        let events = new_events(provenance, &change.events);
+        let result = state.store.append_to_stream(&change.stream_id, change.expected, events).await;
+        let result = result.map_err(append_error)?;
+        metrics::histogram!("command_append_duration_seconds").record(started.elapsed().as_secs_f64());
+        return Ok(respond(&[result]));
+    }
     let mut tx = state.store.begin().await.map_err(ApiError::internal)?;
     let mut results = Vec::with_capacity(changes.len());
     for change in changes.into_iter().filter(|c| !c.is_empty()) {
@@ -180,32 +237,20 @@ pub async fn commit(
             .events
             .iter()
             .map(|event| {
-                NewEvent::now(provenance.workspace_id, provenance.actor.clone(), event).with_correlation(
-                    Some(provenance.correlation_id.clone()),
-                    Some(provenance.causation_id.clone()),
-                )
+                NewEvent::now(provenance.workspace_id, provenance.actor.clone(), event)
+                    .with_correlation(Some(provenance.correlation_id.clone()), Some(provenance.causation_id.clone()))
             })
             .collect();
-        let result = tx
-            .append_to_stream(&change.stream_id, change.expected, new_events)
-            .await
-            .map_err(|e| match e {
+        let result =
+            tx.append_to_stream(&change.stream_id, change.expected, new_events).await.map_err(|e| match e {
                 StoreError::WrongExpectedVersion { actual, .. } => {
                     metrics::counter!("command_conflicts_total", "kind" => "version").increment(1);
-                    ApiError::PreconditionFailed {
-                        current: actual.unwrap_or(0),
-                    }
+                    ApiError::PreconditionFailed { current: actual.unwrap_or(0) }
                 }
                 StoreError::StreamDeleted(_) => ApiError::NotFound,
                 other => ApiError::internal(other),
             })?;
-        security_index::apply(
-            tx.connection(),
-            provenance.workspace_id,
-            &change.stream_id,
-            &change.events,
-        )
-        .await?;
+        security_index::apply(tx.connection(), provenance.workspace_id, &change.stream_id, &change.events).await?;
         results.push(result);
     }
     let response = respond(&results);
@@ -223,15 +268,17 @@ pub async fn run_change<A: StoredAggregate>(
     state: &AppState,
     provenance: &Provenance,
     ctx: &CommandContext,
-    loaded: &Loaded<A>,
+    loaded: Loaded<A>,
     change: Change,
     respond: impl FnOnce(i64, i64) -> CommandResponse,
 ) -> Result<CommandResponse, ApiError> {
     if change.is_empty() {
         return Ok(respond(loaded.version(), loaded.last_position));
     }
-    commit(state, provenance, ctx.idempotency.as_ref(), vec![change], |results| {
+    let response = commit(state, provenance, ctx.idempotency.as_ref(), vec![change], |results| {
         respond(results[0].last_version, results[0].last_position)
     })
-    .await
+    .await?;
+    loaded.remember(state, response.position);
+    Ok(response)
 }

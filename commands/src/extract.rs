@@ -24,15 +24,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         if !is_json(request.headers()) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = axum::body::Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge
-                } else {
-                    ApiError::MalformedBody(format!("cannot read the request body: {rejection}"))
-                }
-            })?;
+        let bytes = axum::body::Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::MalformedBody(format!("cannot read the request body: {rejection}"))
+            }
+        })?;
         parse_json(&bytes).map(ApiJson)
     }
 }
@@ -41,12 +39,7 @@ fn is_json(headers: &HeaderMap) -> bool {
     let Some(content_type) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
@@ -64,9 +57,7 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
         ApiError::field(&field, "invalid", message)
     })?;
-    deserializer
-        .end()
-        .map_err(|e| ApiError::MalformedBody(format!("the body is not valid JSON: {e}")))?;
+    deserializer.end().map_err(|e| ApiError::MalformedBody(format!("the body is not valid JSON: {e}")))?;
     Ok(parsed)
 }
 
@@ -77,9 +68,8 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let axum::extract::Path(value) = axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::NotFound)?;
+        let axum::extract::Path(value) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await.map_err(|_| ApiError::NotFound)?;
         Ok(ApiPath(value))
     }
 }
@@ -177,10 +167,7 @@ mod tests {
     #[test]
     fn json_errors_name_their_field() {
         assert!(matches!(parse_json::<Body>(b"{"), Err(ApiError::MalformedBody(_))));
-        assert!(matches!(
-            parse_json::<Body>(br#"{"name":"a"} x"#),
-            Err(ApiError::MalformedBody(_))
-        ));
+        assert!(matches!(parse_json::<Body>(br#"{"name":"a"} x"#), Err(ApiError::MalformedBody(_))));
         let Err(ApiError::Validation(errors)) = parse_json::<Body>(br#"{"name":"a","inner":{"count":"x"}}"#) else {
             panic!("expected a validation error");
         };
@@ -197,10 +184,7 @@ mod tests {
             trace_id_of("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").as_deref(),
             Some("4bf92f3577b34da6a3ce929d0e0e4736")
         );
-        assert_eq!(
-            trace_id_of("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
-            None
-        );
+        assert_eq!(trace_id_of("00-00000000000000000000000000000000-00f067aa0ba902b7-01"), None);
         assert_eq!(trace_id_of("garbage"), None);
     }
 }

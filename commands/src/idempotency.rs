@@ -72,10 +72,7 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
             .chain_update(&bytes)
             .finalize(),
     );
-    let claim = IdempotencyClaim {
-        key_id: caller.key_id,
-        key,
-    };
+    let claim = IdempotencyClaim { key_id: caller.key_id, key };
     match take(&state.pool, &claim, &fingerprint).await {
         Ok(Claimed::Fresh) => {}
         Ok(Claimed::Replay(response)) => return response,
@@ -93,11 +90,7 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
 fn parse_key(headers: &HeaderMap) -> Result<String, ApiError> {
     let value = headers.get(HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if value.is_empty() || value.len() > 255 || !value.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::field(
-            "Idempotency-Key",
-            "invalid",
-            "must be 1-255 visible ASCII characters",
-        ));
+        return Err(ApiError::field("Idempotency-Key", "invalid", "must be 1-255 visible ASCII characters"));
     }
     Ok(value.to_owned())
 }
@@ -138,35 +131,20 @@ async fn take(pool: &PgPool, claim: &IdempotencyClaim, fingerprint: &str) -> Res
     .bind(&claim.key)
     .fetch_optional(pool)
     .await?;
-    let Some(StoredRecord {
-        fingerprint: stored_fingerprint,
-        status,
-        headers,
-        body,
-    }) = stored
-    else {
-        return Err(ApiError::conflict(
-            "the request with this Idempotency-Key was just released; retry",
-        ));
+    let Some(StoredRecord { fingerprint: stored_fingerprint, status, headers, body }) = stored else {
+        return Err(ApiError::conflict("the request with this Idempotency-Key was just released; retry"));
     };
     match status {
-        None => Err(ApiError::conflict(
-            "a request with this Idempotency-Key is still in progress",
-        )),
-        Some(_) if stored_fingerprint != fingerprint => Err(ApiError::field(
-            "Idempotency-Key",
-            "reused",
-            "this Idempotency-Key was used with a different request",
-        )),
+        None => Err(ApiError::conflict("a request with this Idempotency-Key is still in progress")),
+        Some(_) if stored_fingerprint != fingerprint => {
+            Err(ApiError::field("Idempotency-Key", "reused", "this Idempotency-Key was used with a different request"))
+        }
         Some(status) => Ok(Claimed::Replay(replay(status, headers, body))),
     }
 }
 
 fn replay(status: i32, headers: Option<serde_json::Value>, body: Option<Vec<u8>>) -> Response {
-    let status = u16::try_from(status)
-        .ok()
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .unwrap_or(StatusCode::OK);
+    let status = u16::try_from(status).ok().and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::OK);
     let mut response = (status, body.unwrap_or_default()).into_response();
     if let Some(serde_json::Value::Object(stored)) = headers {
         for (name, value) in stored {
@@ -176,9 +154,7 @@ fn replay(status: i32, headers: Option<serde_json::Value>, body: Option<Vec<u8>>
             }
         }
     }
-    response
-        .headers_mut()
-        .insert(REPLAYED, HeaderValue::from_static("true"));
+    response.headers_mut().insert(REPLAYED, HeaderValue::from_static("true"));
     response
 }
 
@@ -234,9 +210,7 @@ async fn settle(pool: &PgPool, claim: &IdempotencyClaim, response: Response) -> 
         return Ok(response);
     }
     let (parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .map_err(ApiError::internal)?;
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(ApiError::internal)?;
     // A response that shows a secret (an API key) was recorded without it by its command; one
     // that was not recorded there carries no secret.
     record(pool, claim, parts.status, &parts.headers, Some(bytes.to_vec())).await?;

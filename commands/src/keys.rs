@@ -17,9 +17,7 @@ pub struct NewKey {
 
 impl std::fmt::Debug for NewKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewKey")
-            .field("prefix", &self.prefix)
-            .finish_non_exhaustive()
+        f.debug_struct("NewKey").field("prefix", &self.prefix).finish_non_exhaustive()
     }
 }
 
@@ -29,10 +27,8 @@ pub fn generate() -> NewKey {
     getrandom::fill(&mut random).expect("the operating system provides randomness");
     // 256 is not a multiple of 36: the slight bias of `% 36` costs the prefix well under one bit,
     // and the prefix is not the secret.
-    let prefix: String = random[..PREFIX_LEN]
-        .iter()
-        .map(|b| PREFIX_ALPHABET[*b as usize % PREFIX_ALPHABET.len()] as char)
-        .collect();
+    let prefix: String =
+        random[..PREFIX_LEN].iter().map(|b| PREFIX_ALPHABET[*b as usize % PREFIX_ALPHABET.len()] as char).collect();
     let key = format!("ffk_{prefix}_{}", hex::encode(&random[PREFIX_LEN..]));
     let hash = hash(&key);
     NewKey { key, prefix, hash }
@@ -63,13 +59,7 @@ mod tests {
         assert_eq!(prefix_of(&a.key), Some(a.prefix.as_str()));
         assert_eq!(hash(&a.key), a.hash);
         assert!(!format!("{a:?}").contains(&a.key), "Debug never shows the key");
-        for bad in [
-            "",
-            "ffk_",
-            "ffk_short_abc",
-            "xyz_abcdefghijkl_00",
-            &a.key.replace("ffk_", "ffx_"),
-        ] {
+        for bad in ["", "ffk_", "ffk_short_abc", "xyz_abcdefghijkl_00", &a.key.replace("ffk_", "ffx_")] {
             assert_eq!(prefix_of(bad), None, "{bad}");
         }
     }

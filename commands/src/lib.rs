@@ -15,6 +15,7 @@
 mod app;
 mod auth;
 pub mod bootstrap;
+mod cache;
 mod error;
 mod execute;
 mod extract;

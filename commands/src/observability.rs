@@ -56,10 +56,7 @@ pub async fn healthz() -> Response {
 
 /// Ready when the event store answers.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    match sqlx::query("SELECT 1 FROM event_store.streams LIMIT 1")
-        .execute(&state.pool)
-        .await
-    {
+    match sqlx::query("SELECT 1 FROM event_store.streams LIMIT 1").execute(&state.pool).await {
         Ok(_) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ready"}))).into_response(),
         Err(error) => {
             tracing::warn!(error = %error, "not ready: the event store does not answer");

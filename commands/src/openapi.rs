@@ -46,60 +46,33 @@ pub struct ApiDoc;
 const ERRORS: [(&str, &str); 11] = [
     ("400", "Malformed JSON"),
     ("401", "No API key, or an unknown, expired or revoked one"),
-    (
-        "403",
-        "The key lacks the permission, or asks to grant more than it holds",
-    ),
+    ("403", "The key lacks the permission, or asks to grant more than it holds"),
     ("404", "No such resource in the caller's workspace"),
-    (
-        "409",
-        "Conflicts with the current state (a taken name, a lifecycle rule, a request in flight)",
-    ),
+    ("409", "Conflicts with the current state (a taken name, a lifecycle rule, a request in flight)"),
     ("412", "If-Match names a version that is no longer current"),
     ("413", "Body over 1 MiB"),
     ("415", "Content-Type is not application/json"),
-    (
-        "422",
-        "Field validation failed, or an Idempotency-Key was reused with another request",
-    ),
+    ("422", "Field validation failed, or an Idempotency-Key was reused with another request"),
     ("428", "If-Match is required"),
     ("500", "Internal error (no details are sent)"),
 ];
 
 /// Adds the bearer security scheme and the shared problem responses to every `/v1` operation.
 pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
-    let scheme = HttpBuilder::new()
-        .scheme(HttpAuthScheme::Bearer)
-        .bearer_format("ffk_<prefix>_<secret>")
-        .build();
-    api.components
-        .get_or_insert_with(Default::default)
-        .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("ffk_<prefix>_<secret>").build();
+    api.components.get_or_insert_with(Default::default).add_security_scheme("bearer", SecurityScheme::Http(scheme));
     for (path, item) in api.paths.paths.iter_mut() {
         if !path.starts_with("/v1/") {
             continue;
         }
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
         for operation in operations.into_iter().flatten() {
             operation.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
             for (status, description) in ERRORS {
-                let content = ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("Problem")))
-                    .build();
-                let response = ResponseBuilder::new()
-                    .description(description)
-                    .content("application/problem+json", content);
-                operation
-                    .responses
-                    .responses
-                    .entry(status.to_owned())
-                    .or_insert(RefOr::T(response.build()));
+                let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
+                let response =
+                    ResponseBuilder::new().description(description).content("application/problem+json", content);
+                operation.responses.responses.entry(status.to_owned()).or_insert(RefOr::T(response.build()));
             }
         }
     }

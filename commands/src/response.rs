@@ -39,19 +39,11 @@ impl CommandResponse {
     }
 
     pub fn created(location: String, id: Uuid, version: i64, position: i64) -> Self {
-        Self {
-            status: StatusCode::CREATED,
-            location: Some(location),
-            ..Self::ok(id, version, position)
-        }
+        Self { status: StatusCode::CREATED, location: Some(location), ..Self::ok(id, version, position) }
     }
 
     pub fn no_content(version: i64, position: i64) -> Self {
-        Self {
-            status: StatusCode::NO_CONTENT,
-            body: None,
-            ..Self::ok(Uuid::nil(), version, position)
-        }
+        Self { status: StatusCode::NO_CONTENT, body: None, ..Self::ok(Uuid::nil(), version, position) }
     }
 
     pub fn with_body(mut self, body: Value) -> Self {

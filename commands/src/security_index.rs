@@ -1,7 +1,9 @@
 //! The security index (ARCHITECTURE.md decision 7), written in the same transaction as the
-//! events it follows: API keys, memberships, workspace slugs and workflow-name reservations.
-//! A unique violation here is a conflict the client caused (a taken name or slug).
+//! events it follows: API keys, memberships, workspace slugs, workflow-name reservations and the
+//! quota counters. A unique violation or an exhausted quota here is a conflict the client caused.
 
+use domain::quotas::quotas;
+use event_schemas::types::Plan;
 use event_schemas::{ApiKeyEvent, Event, StreamId, WorkflowEvent, WorkspaceEvent};
 use sqlx::PgConnection;
 use sqlx::postgres::PgArguments;
@@ -11,6 +13,18 @@ use uuid::Uuid;
 use crate::error::ApiError;
 
 type Statement = Query<'static, sqlx::Postgres, PgArguments>;
+
+/// One write to the index; `quota` names what is exhausted when the statement matches no row.
+struct Effect {
+    statement: Statement,
+    quota: Option<&'static str>,
+}
+
+impl From<Statement> for Effect {
+    fn from(statement: Statement) -> Self {
+        Self { statement, quota: None }
+    }
+}
 
 /// The key under which workflow names are unique: names compare case-insensitively.
 pub fn name_key(name: &str) -> String {
@@ -24,32 +38,61 @@ pub async fn apply(
     stream_id: &StreamId,
     events: &[Event],
 ) -> Result<(), ApiError> {
-    let id = stream_id.id();
     for event in events {
-        let statement = match event {
-            Event::Workspace(event) => workspace_statement(workspace_id, event),
-            Event::ApiKey(event) => api_key_statement(workspace_id, id, event),
-            Event::Workflow(event) => workflow_statement(workspace_id, id, event),
-        };
-        if let Some(statement) = statement {
-            statement.execute(&mut *conn).await.map_err(on_unique)?;
+        for effect in effects(workspace_id, stream_id, event) {
+            let done = effect.statement.execute(&mut *conn).await.map_err(on_unique)?;
+            if let Some(quota) = effect.quota
+                && done.rows_affected() == 0
+            {
+                return Err(ApiError::conflict(format!("the workspace's plan allows no more {quota}")));
+            }
         }
     }
     Ok(())
 }
 
-fn workspace_statement(workspace_id: Uuid, event: &WorkspaceEvent) -> Option<Statement> {
-    Some(match event {
+/// Whether any of `events` changes the index (most workflow edits do not).
+pub fn affected_by(stream_id: &StreamId, events: &[Event]) -> bool {
+    events.iter().any(|event| !effects(Uuid::nil(), stream_id, event).is_empty())
+}
+
+fn effects(workspace_id: Uuid, stream_id: &StreamId, event: &Event) -> Vec<Effect> {
+    match event {
+        Event::Workspace(event) => workspace_effects(workspace_id, event),
+        Event::ApiKey(event) => api_key_effects(workspace_id, stream_id.id(), event),
+        Event::Workflow(event) => workflow_effects(workspace_id, stream_id.id(), event),
+    }
+}
+
+fn plan_limits(plan: Plan) -> (i32, i32) {
+    let quotas = quotas(plan);
+    let clamp = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+    (clamp(quotas.max_workflows), clamp(quotas.max_api_keys))
+}
+
+fn workspace_effects(workspace_id: Uuid, event: &WorkspaceEvent) -> Vec<Effect> {
+    let statement = match event {
         WorkspaceEvent::Created(e) => {
-            sqlx::query("INSERT INTO security.workspaces (workspace_id, slug, plan) VALUES ($1, $2, $3)")
-                .bind(workspace_id)
-                .bind(e.slug.clone())
-                .bind(e.plan.as_str())
+            let (max_workflows, max_api_keys) = plan_limits(e.plan);
+            sqlx::query(
+                "INSERT INTO security.workspaces (workspace_id, slug, plan, max_workflows, max_api_keys)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(workspace_id)
+            .bind(e.slug.clone())
+            .bind(e.plan.as_str())
+            .bind(max_workflows)
+            .bind(max_api_keys)
         }
         WorkspaceEvent::PlanChanged(e) => {
-            sqlx::query("UPDATE security.workspaces SET plan = $2 WHERE workspace_id = $1")
-                .bind(workspace_id)
-                .bind(e.to.as_str())
+            let (max_workflows, max_api_keys) = plan_limits(e.to);
+            sqlx::query(
+                "UPDATE security.workspaces SET plan = $2, max_workflows = $3, max_api_keys = $4 WHERE workspace_id = $1",
+            )
+            .bind(workspace_id)
+            .bind(e.to.as_str())
+            .bind(max_workflows)
+            .bind(max_api_keys)
         }
         WorkspaceEvent::MemberAdded(e) => {
             sqlx::query("INSERT INTO security.members (workspace_id, user_id, role) VALUES ($1, $2, $3)")
@@ -68,64 +111,100 @@ fn workspace_statement(workspace_id: Uuid, event: &WorkspaceEvent) -> Option<Sta
                 .bind(workspace_id)
                 .bind(e.user_id)
         }
-        _ => return None,
-    })
+        _ => return vec![],
+    };
+    vec![statement.into()]
 }
 
-fn api_key_statement(workspace_id: Uuid, key_id: Uuid, event: &ApiKeyEvent) -> Option<Statement> {
-    Some(match event {
-        ApiKeyEvent::Issued(e) => sqlx::query(
-            "INSERT INTO security.api_keys (key_id, workspace_id, prefix, key_hash, role, user_id, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(key_id)
-        .bind(workspace_id)
-        .bind(e.prefix.clone())
-        .bind(e.key_hash.clone())
-        .bind(e.role.as_str())
-        .bind(e.user_id)
-        .bind(e.expires_at),
-        ApiKeyEvent::Rotated(e) => {
+/// Counts one more active workflow or API key, unless the plan's limit is reached.
+fn take_quota(workspace_id: Uuid, counter: &'static str, quota: &'static str) -> Effect {
+    let sql = match counter {
+        "workflows" => {
+            "UPDATE security.workspaces SET active_workflows = active_workflows + 1
+             WHERE workspace_id = $1 AND active_workflows < max_workflows"
+        }
+        _ => {
+            "UPDATE security.workspaces SET active_api_keys = active_api_keys + 1
+             WHERE workspace_id = $1 AND active_api_keys < max_api_keys"
+        }
+    };
+    Effect { statement: sqlx::query(sql).bind(workspace_id), quota: Some(quota) }
+}
+
+fn api_key_effects(workspace_id: Uuid, key_id: Uuid, event: &ApiKeyEvent) -> Vec<Effect> {
+    match event {
+        ApiKeyEvent::Issued(e) => vec![
+            take_quota(workspace_id, "api_keys", "active API keys"),
+            sqlx::query(
+                "INSERT INTO security.api_keys (key_id, workspace_id, prefix, key_hash, role, user_id, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(key_id)
+            .bind(workspace_id)
+            .bind(e.prefix.clone())
+            .bind(e.key_hash.clone())
+            .bind(e.role.as_str())
+            .bind(e.user_id)
+            .bind(e.expires_at)
+            .into(),
+        ],
+        ApiKeyEvent::Rotated(e) => vec![
             sqlx::query("UPDATE security.api_keys SET prefix = $2, key_hash = $3 WHERE key_id = $1")
                 .bind(key_id)
                 .bind(e.prefix.clone())
                 .bind(e.key_hash.clone())
-        }
-        ApiKeyEvent::Revoked(_) => {
-            sqlx::query("UPDATE security.api_keys SET revoked_at = now() WHERE key_id = $1").bind(key_id)
-        }
-    })
+                .into(),
+        ],
+        ApiKeyEvent::Revoked(_) => vec![
+            sqlx::query("UPDATE security.api_keys SET revoked_at = now() WHERE key_id = $1").bind(key_id).into(),
+            sqlx::query("UPDATE security.workspaces SET active_api_keys = active_api_keys - 1 WHERE workspace_id = $1")
+                .bind(workspace_id)
+                .into(),
+        ],
+    }
 }
 
-fn workflow_statement(workspace_id: Uuid, workflow_id: Uuid, event: &WorkflowEvent) -> Option<Statement> {
-    Some(match event {
-        WorkflowEvent::Created(e) => {
-            sqlx::query("INSERT INTO security.workflow_names (workflow_id, workspace_id, name_key) VALUES ($1, $2, $3)")
-                .bind(workflow_id)
-                .bind(workspace_id)
-                .bind(name_key(&e.name))
-        }
-        WorkflowEvent::DetailsChanged(e) => {
+fn workflow_effects(workspace_id: Uuid, workflow_id: Uuid, event: &WorkflowEvent) -> Vec<Effect> {
+    match event {
+        WorkflowEvent::Created(e) => vec![
+            take_quota(workspace_id, "workflows", "active workflows"),
+            sqlx::query(
+                "INSERT INTO security.workflow_names (workflow_id, workspace_id, name_key) VALUES ($1, $2, $3)",
+            )
+            .bind(workflow_id)
+            .bind(workspace_id)
+            .bind(name_key(&e.name))
+            .into(),
+        ],
+        WorkflowEvent::DetailsChanged(e) => vec![
             sqlx::query("UPDATE security.workflow_names SET name_key = $2 WHERE workflow_id = $1")
                 .bind(workflow_id)
                 .bind(name_key(&e.name))
-        }
-        WorkflowEvent::Archived(_) => {
-            sqlx::query("UPDATE security.workflow_names SET archived = true WHERE workflow_id = $1").bind(workflow_id)
-        }
-        WorkflowEvent::Restored(_) => {
-            sqlx::query("UPDATE security.workflow_names SET archived = false WHERE workflow_id = $1").bind(workflow_id)
-        }
-        _ => return None,
-    })
+                .into(),
+        ],
+        WorkflowEvent::Archived(_) => vec![
+            sqlx::query("UPDATE security.workflow_names SET archived = true WHERE workflow_id = $1")
+                .bind(workflow_id)
+                .into(),
+            sqlx::query(
+                "UPDATE security.workspaces SET active_workflows = active_workflows - 1 WHERE workspace_id = $1",
+            )
+            .bind(workspace_id)
+            .into(),
+        ],
+        WorkflowEvent::Restored(_) => vec![
+            take_quota(workspace_id, "workflows", "active workflows"),
+            sqlx::query("UPDATE security.workflow_names SET archived = false WHERE workflow_id = $1")
+                .bind(workflow_id)
+                .into(),
+        ],
+        _ => vec![],
+    }
 }
 
 /// Unique violations become 409s that say what is taken; anything else is internal.
 fn on_unique(error: sqlx::Error) -> ApiError {
-    let constraint = error
-        .as_database_error()
-        .filter(|db| db.is_unique_violation())
-        .and_then(|db| db.constraint());
+    let constraint = error.as_database_error().filter(|db| db.is_unique_violation()).and_then(|db| db.constraint());
     match constraint {
         Some("workspaces_slug_key") => ApiError::conflict("slug: another workspace already uses this slug"),
         Some("workflow_names_active_key") => {

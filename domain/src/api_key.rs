@@ -73,24 +73,9 @@ impl Aggregate for ApiKey {
 
     fn decide(&self, command: &ApiKeyCommand) -> Result<Vec<ApiKeyEvent>, ApiKeyError> {
         let event: ApiKeyEvent = match (self.id, command) {
-            (
-                None,
-                ApiKeyCommand::Issue {
-                    key_id,
-                    name,
-                    role,
-                    secret,
-                    expires_at,
-                    user_id,
-                    issuer_role,
-                    now,
-                },
-            ) => {
+            (None, ApiKeyCommand::Issue { key_id, name, role, secret, expires_at, user_id, issuer_role, now }) => {
                 if !can_grant(*issuer_role, *role) {
-                    return Err(ApiKeyError::RoleExceedsIssuer {
-                        issuer: *issuer_role,
-                        requested: *role,
-                    });
+                    return Err(ApiKeyError::RoleExceedsIssuer { issuer: *issuer_role, requested: *role });
                 }
                 if expires_at.is_some_and(|at| at <= *now) {
                     return Err(ApiKeyError::ExpiryInPast);
@@ -109,11 +94,10 @@ impl Aggregate for ApiKey {
             (None, _) => return Err(ApiKeyError::NotFound),
             (Some(_), ApiKeyCommand::Issue { .. }) => return Err(ApiKeyError::AlreadyExists),
             (Some(_), _) if self.revoked => return Err(ApiKeyError::Revoked),
-            (Some(_), ApiKeyCommand::Rotate { secret }) => ApiKeyRotated {
-                prefix: secret.prefix.clone().into_inner(),
-                key_hash: secret.hash.clone().into_inner(),
+            (Some(_), ApiKeyCommand::Rotate { secret }) => {
+                ApiKeyRotated { prefix: secret.prefix.clone().into_inner(), key_hash: secret.hash.clone().into_inner() }
+                    .into()
             }
-            .into(),
             (Some(_), ApiKeyCommand::Revoke) => ApiKeyRevoked {}.into(),
         };
         Ok(vec![event])
@@ -186,57 +170,32 @@ mod tests {
 
     #[test]
     fn an_admin_issues_a_developer_key() {
-        assert_eq!(
-            ApiKey::default().decide(&issue(Role::Developer, Role::Admin)),
-            Ok(vec![issued()])
-        );
+        assert_eq!(ApiKey::default().decide(&issue(Role::Developer, Role::Admin)), Ok(vec![issued()]));
     }
 
     #[test]
     fn a_key_never_gets_more_than_its_issuer() {
         assert_eq!(
             ApiKey::default().decide(&issue(Role::Admin, Role::Developer)),
-            Err(ApiKeyError::RoleExceedsIssuer {
-                issuer: Role::Developer,
-                requested: Role::Admin
-            })
+            Err(ApiKeyError::RoleExceedsIssuer { issuer: Role::Developer, requested: Role::Admin })
         );
     }
 
     #[test]
     fn expiry_must_be_ahead() {
         let now = Utc::now();
-        let ApiKeyCommand::Issue {
-            key_id,
-            name,
-            role,
-            secret,
-            issuer_role,
-            ..
-        } = issue(Role::Viewer, Role::Admin)
+        let ApiKeyCommand::Issue { key_id, name, role, secret, issuer_role, .. } = issue(Role::Viewer, Role::Admin)
         else {
             unreachable!()
         };
-        let command = ApiKeyCommand::Issue {
-            key_id,
-            name,
-            role,
-            secret,
-            expires_at: Some(now),
-            user_id: None,
-            issuer_role,
-            now,
-        };
+        let command =
+            ApiKeyCommand::Issue { key_id, name, role, secret, expires_at: Some(now), user_id: None, issuer_role, now };
         assert_eq!(ApiKey::default().decide(&command), Err(ApiKeyError::ExpiryInPast));
     }
 
     #[test]
     fn rotation_replaces_the_hash_and_revocation_is_final() {
-        let rotated: ApiKeyEvent = ApiKeyRotated {
-            prefix: "abcdef02".into(),
-            key_hash: "02".repeat(32),
-        }
-        .into();
+        let rotated: ApiKeyEvent = ApiKeyRotated { prefix: "abcdef02".into(), key_hash: "02".repeat(32) }.into();
         assert_eq!(
             fold::<ApiKey>(&[issued()]).decide(&ApiKeyCommand::Rotate { secret: secret(2) }),
             Ok(vec![rotated.clone()])
@@ -246,13 +205,7 @@ mod tests {
 
         let revoked = fold::<ApiKey>(&[issued(), ApiKeyRevoked {}.into()]);
         assert_eq!(revoked.decide(&ApiKeyCommand::Revoke), Err(ApiKeyError::Revoked));
-        assert_eq!(
-            revoked.decide(&ApiKeyCommand::Rotate { secret: secret(3) }),
-            Err(ApiKeyError::Revoked)
-        );
-        assert_eq!(
-            ApiKey::default().decide(&ApiKeyCommand::Revoke),
-            Err(ApiKeyError::NotFound)
-        );
+        assert_eq!(revoked.decide(&ApiKeyCommand::Rotate { secret: secret(3) }), Err(ApiKeyError::Revoked));
+        assert_eq!(ApiKey::default().decide(&ApiKeyCommand::Revoke), Err(ApiKeyError::NotFound));
     }
 }

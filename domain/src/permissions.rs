@@ -78,9 +78,7 @@ pub fn permits(role: Role, permission: Permission) -> bool {
 /// Whether a caller with role `granter` may hand out `granted` (to an API key or a member):
 /// only if every permission of `granted` is one the granter holds.
 pub fn can_grant(granter: Role, granted: Role) -> bool {
-    Permission::ALL
-        .into_iter()
-        .all(|p| !permits(granted, p) || permits(granter, p))
+    Permission::ALL.into_iter().all(|p| !permits(granted, p) || permits(granter, p))
 }
 
 #[cfg(test)]

@@ -12,20 +12,8 @@ pub struct Quotas {
 
 pub fn quotas(plan: Plan) -> Quotas {
     match plan {
-        Plan::Free => Quotas {
-            max_members: 5,
-            max_workflows: 20,
-            max_api_keys: 10,
-        },
-        Plan::Pro => Quotas {
-            max_members: 100,
-            max_workflows: 1_000,
-            max_api_keys: 100,
-        },
-        Plan::Enterprise => Quotas {
-            max_members: 10_000,
-            max_workflows: 100_000,
-            max_api_keys: 10_000,
-        },
+        Plan::Free => Quotas { max_members: 5, max_workflows: 20, max_api_keys: 10 },
+        Plan::Pro => Quotas { max_members: 100, max_workflows: 1_000, max_api_keys: 100 },
+        Plan::Enterprise => Quotas { max_members: 10_000, max_workflows: 100_000, max_api_keys: 10_000 },
     }
 }

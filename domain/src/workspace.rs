@@ -13,46 +13,16 @@ use crate::validation::{Email, PersonName, Settings, Slug, TeamName, WorkspaceNa
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum WorkspaceCommand {
-    Create {
-        workspace_id: Uuid,
-        name: WorkspaceName,
-        slug: Slug,
-        plan: Plan,
-    },
-    Rename {
-        name: WorkspaceName,
-    },
-    ChangePlan {
-        plan: Plan,
-    },
-    ChangeSettings {
-        settings: Settings,
-    },
-    AddMember {
-        user_id: Uuid,
-        email: Email,
-        name: Option<PersonName>,
-        role: Role,
-    },
-    ChangeMemberRole {
-        user_id: Uuid,
-        role: Role,
-    },
-    RemoveMember {
-        user_id: Uuid,
-    },
-    CreateTeam {
-        team_id: Uuid,
-        name: TeamName,
-    },
-    AddTeamMember {
-        team_id: Uuid,
-        user_id: Uuid,
-    },
-    RemoveTeamMember {
-        team_id: Uuid,
-        user_id: Uuid,
-    },
+    Create { workspace_id: Uuid, name: WorkspaceName, slug: Slug, plan: Plan },
+    Rename { name: WorkspaceName },
+    ChangePlan { plan: Plan },
+    ChangeSettings { settings: Settings },
+    AddMember { user_id: Uuid, email: Email, name: Option<PersonName>, role: Role },
+    ChangeMemberRole { user_id: Uuid, role: Role },
+    RemoveMember { user_id: Uuid },
+    CreateTeam { team_id: Uuid, name: TeamName },
+    AddTeamMember { team_id: Uuid, user_id: Uuid },
+    RemoveTeamMember { team_id: Uuid, user_id: Uuid },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -130,9 +100,7 @@ impl Workspace {
     }
 
     fn member(&self, user_id: Uuid) -> Result<&Member, WorkspaceError> {
-        self.members
-            .get(&user_id)
-            .ok_or(WorkspaceError::MemberNotFound(user_id))
+        self.members.get(&user_id).ok_or(WorkspaceError::MemberNotFound(user_id))
     }
 
     fn team(&self, team_id: Uuid) -> Result<&Team, WorkspaceError> {
@@ -142,11 +110,7 @@ impl Workspace {
     /// Refuses a change that would leave a workspace that had an admin without one.
     fn ensure_not_last_admin(&self, user_id: Uuid) -> Result<(), WorkspaceError> {
         let is_admin = self.members.get(&user_id).is_some_and(|m| m.role == Role::Admin);
-        if is_admin && self.admin_count() == 1 {
-            Err(WorkspaceError::LastAdmin)
-        } else {
-            Ok(())
-        }
+        if is_admin && self.admin_count() == 1 { Err(WorkspaceError::LastAdmin) } else { Ok(()) }
     }
 
     fn decide_existing(&self, command: &WorkspaceCommand) -> Result<Vec<WorkspaceEvent>, WorkspaceError> {
@@ -154,24 +118,14 @@ impl Workspace {
         let event: WorkspaceEvent = match command {
             C::Create { .. } => return Err(WorkspaceError::AlreadyExists),
             C::Rename { name } if name.as_str() == self.name => return Ok(vec![]),
-            C::Rename { name } => WorkspaceRenamed {
-                name: name.as_str().to_owned(),
-            }
-            .into(),
+            C::Rename { name } => WorkspaceRenamed { name: name.as_str().to_owned() }.into(),
             C::ChangePlan { plan } if *plan == self.plan => return Ok(vec![]),
             C::ChangePlan { plan } => {
                 let limit = quotas(*plan).max_members;
                 if self.members.len() > limit {
-                    return Err(WorkspaceError::MemberQuotaExceeded {
-                        plan: plan.as_str(),
-                        limit,
-                    });
+                    return Err(WorkspaceError::MemberQuotaExceeded { plan: plan.as_str(), limit });
                 }
-                WorkspacePlanChanged {
-                    from: self.plan,
-                    to: *plan,
-                }
-                .into()
+                WorkspacePlanChanged { from: self.plan, to: *plan }.into()
             }
             C::ChangeSettings { settings } => {
                 let settings = settings.clone().into_inner();
@@ -180,12 +134,7 @@ impl Workspace {
                 }
                 WorkspaceSettingsChanged { settings }.into()
             }
-            C::AddMember {
-                user_id,
-                email,
-                name,
-                role,
-            } => {
+            C::AddMember { user_id, email, name, role } => {
                 if self.members.contains_key(user_id) {
                     return Err(WorkspaceError::AlreadyMember(*user_id));
                 }
@@ -194,10 +143,7 @@ impl Workspace {
                 }
                 let limit = quotas(self.plan).max_members;
                 if self.members.len() >= limit {
-                    return Err(WorkspaceError::MemberQuotaExceeded {
-                        plan: self.plan.as_str(),
-                        limit,
-                    });
+                    return Err(WorkspaceError::MemberQuotaExceeded { plan: self.plan.as_str(), limit });
                 }
                 MemberAdded {
                     user_id: *user_id,
@@ -213,12 +159,7 @@ impl Workspace {
                     return Ok(vec![]);
                 }
                 self.ensure_not_last_admin(*user_id)?;
-                MemberRoleChanged {
-                    user_id: *user_id,
-                    from,
-                    to: *role,
-                }
-                .into()
+                MemberRoleChanged { user_id: *user_id, from, to: *role }.into()
             }
             C::RemoveMember { user_id } => {
                 self.member(*user_id)?;
@@ -232,39 +173,21 @@ impl Workspace {
                 if self.teams.values().any(|t| t.name == name.as_str()) {
                     return Err(WorkspaceError::TeamNameTaken(name.as_str().to_owned()));
                 }
-                TeamCreated {
-                    team_id: *team_id,
-                    name: name.as_str().to_owned(),
-                }
-                .into()
+                TeamCreated { team_id: *team_id, name: name.as_str().to_owned() }.into()
             }
             C::AddTeamMember { team_id, user_id } => {
                 let team = self.team(*team_id)?;
                 self.member(*user_id)?;
                 if team.members.contains(user_id) {
-                    return Err(WorkspaceError::AlreadyInTeam {
-                        team_id: *team_id,
-                        user_id: *user_id,
-                    });
+                    return Err(WorkspaceError::AlreadyInTeam { team_id: *team_id, user_id: *user_id });
                 }
-                TeamMemberAdded {
-                    team_id: *team_id,
-                    user_id: *user_id,
-                }
-                .into()
+                TeamMemberAdded { team_id: *team_id, user_id: *user_id }.into()
             }
             C::RemoveTeamMember { team_id, user_id } => {
                 if !self.team(*team_id)?.members.contains(user_id) {
-                    return Err(WorkspaceError::NotInTeam {
-                        team_id: *team_id,
-                        user_id: *user_id,
-                    });
+                    return Err(WorkspaceError::NotInTeam { team_id: *team_id, user_id: *user_id });
                 }
-                TeamMemberRemoved {
-                    team_id: *team_id,
-                    user_id: *user_id,
-                }
-                .into()
+                TeamMemberRemoved { team_id: *team_id, user_id: *user_id }.into()
             }
         };
         Ok(vec![event])
@@ -278,15 +201,7 @@ impl Aggregate for Workspace {
 
     fn decide(&self, command: &WorkspaceCommand) -> Result<Vec<WorkspaceEvent>, WorkspaceError> {
         match (self.id, command) {
-            (
-                None,
-                WorkspaceCommand::Create {
-                    workspace_id,
-                    name,
-                    slug,
-                    plan,
-                },
-            ) => Ok(vec![
+            (None, WorkspaceCommand::Create { workspace_id, name, slug, plan }) => Ok(vec![
                 WorkspaceCreated {
                     workspace_id: *workspace_id,
                     name: name.as_str().to_owned(),
@@ -313,11 +228,7 @@ impl Aggregate for Workspace {
             WorkspaceEvent::PlanChanged(e) => self.plan = e.to,
             WorkspaceEvent::SettingsChanged(e) => self.settings = e.settings.clone(),
             WorkspaceEvent::MemberAdded(e) => {
-                let member = Member {
-                    email: e.email.clone(),
-                    name: e.name.clone(),
-                    role: e.role,
-                };
+                let member = Member { email: e.email.clone(), name: e.name.clone(), role: e.role };
                 self.members.insert(e.user_id, member);
             }
             WorkspaceEvent::MemberRoleChanged(e) => {
@@ -332,13 +243,7 @@ impl Aggregate for Workspace {
                 }
             }
             WorkspaceEvent::TeamCreated(e) => {
-                self.teams.insert(
-                    e.team_id,
-                    Team {
-                        name: e.name.clone(),
-                        members: BTreeSet::new(),
-                    },
-                );
+                self.teams.insert(e.team_id, Team { name: e.name.clone(), members: BTreeSet::new() });
             }
             WorkspaceEvent::TeamMemberAdded(e) => {
                 if let Some(team) = self.teams.get_mut(&e.team_id) {
@@ -369,32 +274,15 @@ mod tests {
     const TEAM: Uuid = Uuid::from_u128(20);
 
     fn created() -> WorkspaceEvent {
-        WorkspaceCreated {
-            workspace_id: WS,
-            name: "Acme".into(),
-            slug: "acme".into(),
-            plan: Plan::Free,
-        }
-        .into()
+        WorkspaceCreated { workspace_id: WS, name: "Acme".into(), slug: "acme".into(), plan: Plan::Free }.into()
     }
 
     fn added(user_id: Uuid, email: &str, role: Role) -> WorkspaceEvent {
-        MemberAdded {
-            user_id,
-            email: email.into(),
-            name: None,
-            role,
-        }
-        .into()
+        MemberAdded { user_id, email: email.into(), name: None, role }.into()
     }
 
     fn add_member(user_id: Uuid, email: &str, role: Role) -> WorkspaceCommand {
-        WorkspaceCommand::AddMember {
-            user_id,
-            email: Email::parse(email).unwrap(),
-            name: None,
-            role,
-        }
+        WorkspaceCommand::AddMember { user_id, email: Email::parse(email).unwrap(), name: None, role }
     }
 
     fn given(events: &[WorkspaceEvent]) -> Workspace {
@@ -415,17 +303,13 @@ mod tests {
 
     #[test]
     fn commands_on_a_missing_workspace_are_not_found() {
-        let rename = WorkspaceCommand::Rename {
-            name: WorkspaceName::parse("X").unwrap(),
-        };
+        let rename = WorkspaceCommand::Rename { name: WorkspaceName::parse("X").unwrap() };
         assert_eq!(given(&[]).decide(&rename), Err(WorkspaceError::NotFound));
     }
 
     #[test]
     fn renaming_to_the_same_name_changes_nothing() {
-        let rename = WorkspaceCommand::Rename {
-            name: WorkspaceName::parse("Acme").unwrap(),
-        };
+        let rename = WorkspaceCommand::Rename { name: WorkspaceName::parse("Acme").unwrap() };
         assert_eq!(given(&[created()]).decide(&rename), Ok(vec![]));
     }
 
@@ -453,21 +337,11 @@ mod tests {
             added(ADA, "ada@example.com", Role::Admin),
             added(BOB, "bob@example.com", Role::Developer),
         ]);
-        assert_eq!(
-            state.decide(&WorkspaceCommand::RemoveMember { user_id: ADA }),
-            Err(WorkspaceError::LastAdmin)
-        );
-        let demote = WorkspaceCommand::ChangeMemberRole {
-            user_id: ADA,
-            role: Role::Viewer,
-        };
+        assert_eq!(state.decide(&WorkspaceCommand::RemoveMember { user_id: ADA }), Err(WorkspaceError::LastAdmin));
+        let demote = WorkspaceCommand::ChangeMemberRole { user_id: ADA, role: Role::Viewer };
         assert_eq!(state.decide(&demote), Err(WorkspaceError::LastAdmin));
 
-        let promoted = MemberRoleChanged {
-            user_id: BOB,
-            from: Role::Developer,
-            to: Role::Admin,
-        };
+        let promoted = MemberRoleChanged { user_id: BOB, from: Role::Developer, to: Role::Admin };
         let state = given(&[
             created(),
             added(ADA, "ada@example.com", Role::Admin),
@@ -489,62 +363,27 @@ mod tests {
             state.decide(&add_member(BOB, "bob@example.com", Role::Viewer)),
             Err(WorkspaceError::MemberQuotaExceeded { plan: "free", limit: 5 })
         );
-        let upgraded = given(
-            &[
-                events.clone(),
-                vec![
-                    WorkspacePlanChanged {
-                        from: Plan::Free,
-                        to: Plan::Pro,
-                    }
-                    .into(),
-                ],
-            ]
-            .concat(),
-        );
-        assert!(
-            upgraded
-                .decide(&add_member(BOB, "bob@example.com", Role::Viewer))
-                .is_ok()
-        );
+        let upgraded =
+            given(&[events.clone(), vec![WorkspacePlanChanged { from: Plan::Free, to: Plan::Pro }.into()]].concat());
+        assert!(upgraded.decide(&add_member(BOB, "bob@example.com", Role::Viewer)).is_ok());
     }
 
     #[test]
     fn teams_hold_only_members_and_lose_removed_ones() {
-        let team_created: WorkspaceEvent = TeamCreated {
-            team_id: TEAM,
-            name: "Ops".into(),
-        }
-        .into();
-        let state = given(&[
-            created(),
-            added(ADA, "ada@example.com", Role::Admin),
-            team_created.clone(),
-        ]);
-        let add_bob = WorkspaceCommand::AddTeamMember {
-            team_id: TEAM,
-            user_id: BOB,
-        };
+        let team_created: WorkspaceEvent = TeamCreated { team_id: TEAM, name: "Ops".into() }.into();
+        let state = given(&[created(), added(ADA, "ada@example.com", Role::Admin), team_created.clone()]);
+        let add_bob = WorkspaceCommand::AddTeamMember { team_id: TEAM, user_id: BOB };
         assert_eq!(state.decide(&add_bob), Err(WorkspaceError::MemberNotFound(BOB)));
-        let create_again = WorkspaceCommand::CreateTeam {
-            team_id: Uuid::from_u128(21),
-            name: TeamName::parse("Ops").unwrap(),
-        };
-        assert_eq!(
-            state.decide(&create_again),
-            Err(WorkspaceError::TeamNameTaken("Ops".into()))
-        );
+        let create_again =
+            WorkspaceCommand::CreateTeam { team_id: Uuid::from_u128(21), name: TeamName::parse("Ops").unwrap() };
+        assert_eq!(state.decide(&create_again), Err(WorkspaceError::TeamNameTaken("Ops".into())));
 
         let state = given(&[
             created(),
             added(ADA, "ada@example.com", Role::Admin),
             added(BOB, "bob@example.com", Role::Viewer),
             team_created,
-            TeamMemberAdded {
-                team_id: TEAM,
-                user_id: BOB,
-            }
-            .into(),
+            TeamMemberAdded { team_id: TEAM, user_id: BOB }.into(),
             MemberRemoved { user_id: BOB }.into(),
         ]);
         assert!(state.teams[&TEAM].members.is_empty());

@@ -92,26 +92,14 @@ fn definition(actions: usize, branch: bool) -> WorkflowDefinition {
         id,
         node_type,
         position: Position { x: 1.5, y: -2.25 },
-        config: serde_json::json!({"retries": 3, "url": "https://example.com"})
-            .as_object()
-            .unwrap()
-            .clone(),
+        config: serde_json::json!({"retries": 3, "url": "https://example.com"}).as_object().unwrap().clone(),
     };
     let mut nodes = vec![node("t".into(), NodeType::Trigger)];
     let mut edges = Vec::new();
     for i in 0..actions {
         nodes.push(node(format!("n{i}"), NodeType::Action));
-        let source = if branch || i == 0 {
-            "t".to_owned()
-        } else {
-            format!("n{}", i - 1)
-        };
-        edges.push(Edge {
-            id: format!("e{i}"),
-            source,
-            target: format!("n{i}"),
-            condition: Some("ok".into()),
-        });
+        let source = if branch || i == 0 { "t".to_owned() } else { format!("n{}", i - 1) };
+        edges.push(Edge { id: format!("e{i}"), source, target: format!("n{i}"), condition: Some("ok".into()) });
     }
     WorkflowDefinition { nodes, edges }
 }

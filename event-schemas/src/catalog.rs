@@ -23,23 +23,11 @@ pub enum SchemaError {
     #[error("unknown event type {0:?}")]
     UnknownEventType(String),
     #[error("event type {event_type} has no schema version {version} (current is {current})")]
-    UnsupportedVersion {
-        event_type: String,
-        version: u32,
-        current: u32,
-    },
+    UnsupportedVersion { event_type: String, version: u32, current: u32 },
     #[error("{event_type} belongs to category {actual}, not {expected}")]
-    WrongCategory {
-        event_type: String,
-        expected: &'static str,
-        actual: &'static str,
-    },
+    WrongCategory { event_type: String, expected: &'static str, actual: &'static str },
     #[error("payload of {event_type} v{version} does not match its schema: {source}")]
-    InvalidPayload {
-        event_type: String,
-        version: u32,
-        source: serde_json::Error,
-    },
+    InvalidPayload { event_type: String, version: u32, source: serde_json::Error },
 }
 
 macro_rules! event_category {
@@ -215,11 +203,8 @@ impl Event {
         let current =
             Self::current_version(event_type).ok_or_else(|| SchemaError::UnknownEventType(event_type.to_owned()))?;
         let payload = upcast::to_current(event_type, schema_version, current, payload)?;
-        let invalid = |source| SchemaError::InvalidPayload {
-            event_type: event_type.to_owned(),
-            version: schema_version,
-            source,
-        };
+        let invalid =
+            |source| SchemaError::InvalidPayload { event_type: event_type.to_owned(), version: schema_version, source };
         if let Some(parsed) = WorkspaceEvent::parse_current(event_type, payload.clone()) {
             return parsed.map(Event::Workspace).map_err(invalid);
         }
@@ -284,18 +269,12 @@ mod tests {
 
     #[test]
     fn unknown_types_and_future_versions_are_errors() {
-        assert!(matches!(
-            Event::decode("Nope", 1, json!({})),
-            Err(SchemaError::UnknownEventType(_))
-        ));
+        assert!(matches!(Event::decode("Nope", 1, json!({})), Err(SchemaError::UnknownEventType(_))));
         assert!(matches!(
             Event::decode("WorkflowArchived", 9, json!({})),
             Err(SchemaError::UnsupportedVersion { current: 1, .. })
         ));
-        assert!(matches!(
-            WorkflowEvent::decode("ApiKeyRevoked", 1, json!({})),
-            Err(SchemaError::WrongCategory { .. })
-        ));
+        assert!(matches!(WorkflowEvent::decode("ApiKeyRevoked", 1, json!({})), Err(SchemaError::WrongCategory { .. })));
         assert!(matches!(
             Event::decode("WorkspaceRenamed", 1, json!({"title": "x"})),
             Err(SchemaError::InvalidPayload { .. })

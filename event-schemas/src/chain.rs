@@ -119,16 +119,10 @@ impl std::fmt::Display for ChainBreak {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ChainBreak::HashMismatch { expected, stored } => {
-                write!(
-                    f,
-                    "content does not match its hash (stored {stored}, recomputed {expected})"
-                )
+                write!(f, "content does not match its hash (stored {stored}, recomputed {expected})")
             }
             ChainBreak::PrevHashMismatch { expected, stored } => {
-                write!(
-                    f,
-                    "prev_hash {stored} does not match the previous event's hash {expected}"
-                )
+                write!(f, "prev_hash {stored} does not match the previous event's hash {expected}")
             }
             ChainBreak::VersionGap { expected, found } => {
                 write!(f, "expected version {expected}, found {found}")
@@ -146,10 +140,7 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        Self {
-            next_version: 1,
-            prev_hash: GENESIS_HASH.to_owned(),
-        }
+        Self { next_version: 1, prev_hash: GENESIS_HASH.to_owned() }
     }
 }
 
@@ -157,10 +148,7 @@ impl ChainVerifier {
     /// Checks the next event; on success the verifier moves past it.
     pub fn check(&mut self, event: &RecordedEvent) -> Result<(), ChainBreak> {
         if event.version != self.next_version {
-            return Err(ChainBreak::VersionGap {
-                expected: self.next_version,
-                found: event.version,
-            });
+            return Err(ChainBreak::VersionGap { expected: self.next_version, found: event.version });
         }
         if event.prev_hash != self.prev_hash {
             return Err(ChainBreak::PrevHashMismatch {
@@ -170,10 +158,7 @@ impl ChainVerifier {
         }
         let recomputed = recompute_hash(event);
         if recomputed != event.hash {
-            return Err(ChainBreak::HashMismatch {
-                expected: recomputed,
-                stored: event.hash.clone(),
-            });
+            return Err(ChainBreak::HashMismatch { expected: recomputed, stored: event.hash.clone() });
         }
         self.next_version += 1;
         self.prev_hash = event.hash.clone();
@@ -205,10 +190,7 @@ mod tests {
             schema_version: 1,
             workspace_id: Uuid::now_v7(),
             occurred_at: Utc::now().trunc_subsecs(6),
-            actor: Actor {
-                kind: ActorKind::System,
-                id: "test".into(),
-            },
+            actor: Actor { kind: ActorKind::System, id: "test".into() },
             correlation_id: Some("c".into()),
             causation_id: None,
             payload,
@@ -263,9 +245,6 @@ mod tests {
 
         let mut verifier = ChainVerifier::default();
         verifier.check(&first).unwrap();
-        assert_eq!(
-            verifier.check(&third),
-            Err(ChainBreak::VersionGap { expected: 2, found: 3 })
-        );
+        assert_eq!(verifier.check(&third), Err(ChainBreak::VersionGap { expected: 2, found: 3 }));
     }
 }

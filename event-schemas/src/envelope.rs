@@ -32,10 +32,7 @@ impl FromStr for Category {
     type Err = StreamIdError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Category::ALL
-            .into_iter()
-            .find(|c| c.as_str() == s)
-            .ok_or_else(|| StreamIdError::UnknownCategory(s.to_owned()))
+        Category::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| StreamIdError::UnknownCategory(s.to_owned()))
     }
 }
 
@@ -78,9 +75,7 @@ impl FromStr for StreamId {
     type Err = StreamIdError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (category, id) = s
-            .split_once('-')
-            .ok_or_else(|| StreamIdError::Malformed(s.to_owned()))?;
+        let (category, id) = s.split_once('-').ok_or_else(|| StreamIdError::Malformed(s.to_owned()))?;
         let category = category.parse()?;
         let id = Uuid::try_parse(id).map_err(|_| StreamIdError::Malformed(s.to_owned()))?;
         Ok(Self { category, id })
@@ -130,17 +125,11 @@ pub struct Actor {
 
 impl Actor {
     pub fn system(id: impl Into<String>) -> Self {
-        Self {
-            kind: ActorKind::System,
-            id: id.into(),
-        }
+        Self { kind: ActorKind::System, id: id.into() }
     }
 
     pub fn api_key(id: Uuid) -> Self {
-        Self {
-            kind: ActorKind::ApiKey,
-            id: id.to_string(),
-        }
+        Self { kind: ActorKind::ApiKey, id: id.to_string() }
     }
 }
 
@@ -223,9 +212,7 @@ pub mod micros {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
         let raw = String::deserialize(deserializer)?;
-        DateTime::parse_from_rfc3339(&raw)
-            .map(|at| at.with_timezone(&Utc))
-            .map_err(serde::de::Error::custom)
+        DateTime::parse_from_rfc3339(&raw).map(|at| at.with_timezone(&Utc)).map_err(serde::de::Error::custom)
     }
 }
 
@@ -237,17 +224,8 @@ mod tests {
     fn stream_ids_round_trip_and_reject_garbage() {
         let id = StreamId::new(Category::Workflow, Uuid::now_v7());
         assert_eq!(id.to_string().parse::<StreamId>().unwrap(), id);
-        assert_eq!(
-            "nope-123".parse::<StreamId>(),
-            Err(StreamIdError::UnknownCategory("nope".into()))
-        );
-        assert!(matches!(
-            "workflow-xyz".parse::<StreamId>(),
-            Err(StreamIdError::Malformed(_))
-        ));
-        assert!(matches!(
-            "workflow".parse::<StreamId>(),
-            Err(StreamIdError::Malformed(_))
-        ));
+        assert_eq!("nope-123".parse::<StreamId>(), Err(StreamIdError::UnknownCategory("nope".into())));
+        assert!(matches!("workflow-xyz".parse::<StreamId>(), Err(StreamIdError::Malformed(_))));
+        assert!(matches!("workflow".parse::<StreamId>(), Err(StreamIdError::Malformed(_))));
     }
 }

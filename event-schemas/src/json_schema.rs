@@ -36,19 +36,28 @@ impl EventSchema {
 /// Every generated file: name and pretty-printed content (with a trailing newline).
 pub fn generated_files() -> Vec<(String, String)> {
     let render = |schema: &schemars::Schema| {
-        let mut text = serde_json::to_string_pretty(schema).expect("schemas serialize");
+        let mut text = serde_json::to_string_pretty(&sorted(schema.as_value())).expect("schemas serialize");
         text.push('\n');
         text
     };
-    let mut files: Vec<(String, String)> = Event::schemas()
-        .iter()
-        .map(|s| (s.file_name(), render(&s.schema)))
-        .collect();
-    files.push((
-        "envelope.schema.json".into(),
-        render(&schemars::schema_for!(RecordedEvent)),
-    ));
+    let mut files: Vec<(String, String)> =
+        Event::schemas().iter().map(|s| (s.file_name(), render(&s.schema))).collect();
+    files.push(("envelope.schema.json".into(), render(&schemars::schema_for!(RecordedEvent))));
     files
+}
+
+/// `value` with every object's keys in sorted order, so that the generated text is the same
+/// whether or not serde_json's `preserve_order` feature is on in this build.
+fn sorted(value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(fields) => {
+            let mut keys: Vec<&String> = fields.keys().collect();
+            keys.sort();
+            serde_json::Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&fields[k]))).collect())
+        }
+        serde_json::Value::Array(items) => serde_json::Value::Array(items.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
 }
 
 /// The schema of `event_type` at its current version.
@@ -104,11 +113,7 @@ mod tests {
                 "{}",
                 schema.event_type
             );
-            assert!(
-                jsonschema::draft202012::meta::is_valid(schema.schema.as_value()),
-                "{}",
-                schema.event_type
-            );
+            assert!(jsonschema::draft202012::meta::is_valid(schema.schema.as_value()), "{}", schema.event_type);
         }
     }
 }

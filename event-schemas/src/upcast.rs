@@ -15,11 +15,8 @@ struct Upcaster {
     upgrade: fn(Value) -> Value,
 }
 
-const UPCASTERS: &[Upcaster] = &[Upcaster {
-    event_type: "WorkspaceCreated",
-    from_version: 1,
-    upgrade: workspace_created_v1_to_v2,
-}];
+const UPCASTERS: &[Upcaster] =
+    &[Upcaster { event_type: "WorkspaceCreated", from_version: 1, upgrade: workspace_created_v1_to_v2 }];
 
 /// v1 had no plan: every workspace then started on the free plan.
 fn workspace_created_v1_to_v2(mut payload: Value) -> Value {
@@ -31,11 +28,7 @@ fn workspace_created_v1_to_v2(mut payload: Value) -> Value {
 
 /// Applies the steps from `version` up to `current`, one at a time.
 pub fn to_current(event_type: &str, version: u32, current: u32, mut payload: Value) -> Result<Value, SchemaError> {
-    let unsupported = || SchemaError::UnsupportedVersion {
-        event_type: event_type.to_owned(),
-        version,
-        current,
-    };
+    let unsupported = || SchemaError::UnsupportedVersion { event_type: event_type.to_owned(), version, current };
     if version == 0 || version > current {
         return Err(unsupported());
     }

@@ -12,9 +12,6 @@ pub fn validate_payload(event_type: &str, payload: &serde_json::Value) -> Result
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(format!(
-            "{event_type} payload {payload} violates its schema: {}",
-            errors.join("; ")
-        ))
+        Err(format!("{event_type} payload {payload} violates its schema: {}", errors.join("; ")))
     }
 }

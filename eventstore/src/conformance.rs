@@ -40,10 +40,7 @@ fn events(workspace_id: Uuid, range: std::ops::Range<usize>) -> Vec<NewEvent> {
 pub async fn append_and_read_back<S: EventStore>(store: &S) {
     let (ws, stream) = (Uuid::now_v7(), new_stream());
     let appended = events(ws, 0..5);
-    let result = store
-        .append_to_stream(&stream, ExpectedVersion::NoStream, appended.clone())
-        .await
-        .unwrap();
+    let result = store.append_to_stream(&stream, ExpectedVersion::NoStream, appended.clone()).await.unwrap();
     assert_eq!((result.first_version, result.last_version), (1, 5));
     assert!(result.first_position < result.last_position);
 
@@ -58,23 +55,11 @@ pub async fn append_and_read_back<S: EventStore>(store: &S) {
     }
     assert_eq!(all[4].global_position, result.last_position);
 
-    let middle = store
-        .read_stream(&stream, StreamRead::between(2, Some(4)))
-        .await
-        .unwrap();
+    let middle = store.read_stream(&stream, StreamRead::between(2, Some(4))).await.unwrap();
     assert_eq!(middle.iter().map(|e| e.version).collect::<Vec<_>>(), [2, 3, 4]);
-    let back = store
-        .read_stream(&stream, StreamRead::between(2, None).backwards().limit(2))
-        .await
-        .unwrap();
+    let back = store.read_stream(&stream, StreamRead::between(2, None).backwards().limit(2)).await.unwrap();
     assert_eq!(back.iter().map(|e| e.version).collect::<Vec<_>>(), [5, 4]);
-    assert!(
-        store
-            .read_stream(&new_stream(), StreamRead::all())
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(store.read_stream(&new_stream(), StreamRead::all()).await.unwrap().is_empty());
 
     let report = store.verify_stream(&stream).await.unwrap();
     assert!(report.is_intact(), "{report:?}");
@@ -84,48 +69,19 @@ pub async fn append_and_read_back<S: EventStore>(store: &S) {
 /// Expected versions are enforced and a mismatch carries the actual version.
 pub async fn expected_version_is_enforced<S: EventStore>(store: &S) {
     let (ws, stream) = (Uuid::now_v7(), new_stream());
-    let wrong = store
-        .append_to_stream(&stream, ExpectedVersion::Exact(3), events(ws, 0..1))
-        .await;
-    assert!(
-        matches!(wrong, Err(StoreError::WrongExpectedVersion { actual: None, .. })),
-        "{wrong:?}"
-    );
-    store
-        .append_to_stream(&stream, ExpectedVersion::NoStream, events(ws, 0..2))
-        .await
-        .unwrap();
-    let again = store
-        .append_to_stream(&stream, ExpectedVersion::NoStream, events(ws, 2..3))
-        .await;
-    assert!(
-        matches!(again, Err(StoreError::WrongExpectedVersion { actual: Some(2), .. })),
-        "{again:?}"
-    );
-    let stale = store
-        .append_to_stream(&stream, ExpectedVersion::Exact(1), events(ws, 2..3))
-        .await;
-    assert!(
-        matches!(stale, Err(StoreError::WrongExpectedVersion { actual: Some(2), .. })),
-        "{stale:?}"
-    );
-    let ok = store
-        .append_to_stream(&stream, ExpectedVersion::Exact(2), events(ws, 2..3))
-        .await
-        .unwrap();
+    let wrong = store.append_to_stream(&stream, ExpectedVersion::Exact(3), events(ws, 0..1)).await;
+    assert!(matches!(wrong, Err(StoreError::WrongExpectedVersion { actual: None, .. })), "{wrong:?}");
+    store.append_to_stream(&stream, ExpectedVersion::NoStream, events(ws, 0..2)).await.unwrap();
+    let again = store.append_to_stream(&stream, ExpectedVersion::NoStream, events(ws, 2..3)).await;
+    assert!(matches!(again, Err(StoreError::WrongExpectedVersion { actual: Some(2), .. })), "{again:?}");
+    let stale = store.append_to_stream(&stream, ExpectedVersion::Exact(1), events(ws, 2..3)).await;
+    assert!(matches!(stale, Err(StoreError::WrongExpectedVersion { actual: Some(2), .. })), "{stale:?}");
+    let ok = store.append_to_stream(&stream, ExpectedVersion::Exact(2), events(ws, 2..3)).await.unwrap();
     assert_eq!(ok.last_version, 3);
-    let any = store
-        .append_to_stream(&stream, ExpectedVersion::Any, events(ws, 3..4))
-        .await
-        .unwrap();
+    let any = store.append_to_stream(&stream, ExpectedVersion::Any, events(ws, 3..4)).await.unwrap();
     assert_eq!(any.last_version, 4);
-    let other_workspace = store
-        .append_to_stream(&stream, ExpectedVersion::Any, events(Uuid::now_v7(), 0..1))
-        .await;
-    assert!(
-        matches!(other_workspace, Err(StoreError::InvalidAppend(_))),
-        "{other_workspace:?}"
-    );
+    let other_workspace = store.append_to_stream(&stream, ExpectedVersion::Any, events(Uuid::now_v7(), 0..1)).await;
+    assert!(matches!(other_workspace, Err(StoreError::InvalidAppend(_))), "{other_workspace:?}");
 }
 
 /// A multi-event append is all or nothing: when its last event cannot be stored, none is.
@@ -133,10 +89,7 @@ pub async fn multi_event_append_is_atomic<S: EventStore>(store: &S) {
     let ws = Uuid::now_v7();
     let (first, second) = (new_stream(), new_stream());
     let taken = sample_event(ws, 99);
-    store
-        .append_to_stream(&first, ExpectedVersion::NoStream, vec![taken.clone()])
-        .await
-        .unwrap();
+    store.append_to_stream(&first, ExpectedVersion::NoStream, vec![taken.clone()]).await.unwrap();
 
     let mut batch = events(ws, 0..3);
     batch.push(taken);
@@ -146,10 +99,7 @@ pub async fn multi_event_append_is_atomic<S: EventStore>(store: &S) {
     assert_eq!(store.stream_info(&second).await.unwrap(), None);
     assert_eq!(store.read_stream(&first, StreamRead::all()).await.unwrap().len(), 1);
 
-    let ok = store
-        .append_to_stream(&second, ExpectedVersion::NoStream, events(ws, 0..3))
-        .await
-        .unwrap();
+    let ok = store.append_to_stream(&second, ExpectedVersion::NoStream, events(ws, 0..3)).await.unwrap();
     assert_eq!((ok.first_version, ok.last_version), (1, 3));
 }
 
@@ -157,34 +107,19 @@ pub async fn multi_event_append_is_atomic<S: EventStore>(store: &S) {
 pub async fn retried_appends_are_idempotent<S: EventStore>(store: &S) {
     let (ws, stream) = (Uuid::now_v7(), new_stream());
     let batch = events(ws, 0..3);
-    let original = store
-        .append_to_stream(&stream, ExpectedVersion::NoStream, batch.clone())
-        .await
-        .unwrap();
-    let retry = store
-        .append_to_stream(&stream, ExpectedVersion::NoStream, batch.clone())
-        .await
-        .unwrap();
+    let original = store.append_to_stream(&stream, ExpectedVersion::NoStream, batch.clone()).await.unwrap();
+    let retry = store.append_to_stream(&stream, ExpectedVersion::NoStream, batch.clone()).await.unwrap();
     assert_eq!(retry, original);
-    let retry_any = store
-        .append_to_stream(&stream, ExpectedVersion::Any, batch.clone())
-        .await
-        .unwrap();
+    let retry_any = store.append_to_stream(&stream, ExpectedVersion::Any, batch.clone()).await.unwrap();
     assert_eq!(retry_any, original);
     assert_eq!(store.read_stream(&stream, StreamRead::all()).await.unwrap().len(), 3);
 
     let mut overlapping = events(ws, 3..5);
     overlapping.push(batch[0].clone());
     let conflict = store.append_to_stream(&stream, ExpectedVersion::Any, overlapping).await;
-    assert!(
-        matches!(conflict, Err(StoreError::IdempotencyConflict(_))),
-        "{conflict:?}"
-    );
+    assert!(matches!(conflict, Err(StoreError::IdempotencyConflict(_))), "{conflict:?}");
     let elsewhere = store.append_to_stream(&new_stream(), ExpectedVersion::Any, batch).await;
-    assert!(
-        matches!(elsewhere, Err(StoreError::IdempotencyConflict(_))),
-        "{elsewhere:?}"
-    );
+    assert!(matches!(elsewhere, Err(StoreError::IdempotencyConflict(_))), "{elsewhere:?}");
     assert_eq!(store.stream_info(&stream).await.unwrap().unwrap().version, 3);
 }
 
@@ -194,10 +129,7 @@ pub async fn concurrent_appenders_on_one_stream<S: EventStore + Clone + 'static>
     const APPENDERS: usize = 16;
     const ROUNDS: i64 = 10;
     let (ws, stream) = (Uuid::now_v7(), new_stream());
-    store
-        .append_to_stream(&stream, ExpectedVersion::NoStream, events(ws, 0..1))
-        .await
-        .unwrap();
+    store.append_to_stream(&stream, ExpectedVersion::NoStream, events(ws, 0..1)).await.unwrap();
     let barrier = Arc::new(Barrier::new(APPENDERS));
     let tasks: Vec<_> = (0..APPENDERS)
         .map(|task| {
@@ -232,10 +164,7 @@ pub async fn concurrent_appenders_on_one_stream<S: EventStore + Clone + 'static>
     }
     assert_eq!(wins, vec![1; ROUNDS as usize], "exactly one appender wins each version");
     let stored = store.read_stream(&stream, StreamRead::all()).await.unwrap();
-    assert_eq!(
-        stored.iter().map(|e| e.version).collect::<Vec<_>>(),
-        (1..=ROUNDS + 1).collect::<Vec<_>>()
-    );
+    assert_eq!(stored.iter().map(|e| e.version).collect::<Vec<_>>(), (1..=ROUNDS + 1).collect::<Vec<_>>());
     assert!(store.verify_stream(&stream).await.unwrap().is_intact());
 }
 
@@ -252,10 +181,7 @@ pub async fn global_log_pages_deliver_everything_once<S: EventStore + Clone + 's
                 for batch in 0..4 {
                     let appended = events(ws, s * 100 + batch * 3..s * 100 + batch * 3 + 1 + batch % 3);
                     ids.extend(appended.iter().map(|e| e.event_id));
-                    store
-                        .append_to_stream(&stream, ExpectedVersion::Any, appended)
-                        .await
-                        .unwrap();
+                    store.append_to_stream(&stream, ExpectedVersion::Any, appended).await.unwrap();
                 }
                 ids
             })
@@ -300,19 +226,11 @@ async fn drain<S: EventStore>(store: &S, mut after: LogCheckpoint, page: i64) ->
 /// A deleted stream keeps its events, refuses appends, and cannot be deleted twice.
 pub async fn deleted_streams_refuse_appends<S: EventStore>(store: &S) {
     let (ws, stream) = (Uuid::now_v7(), new_stream());
-    store
-        .append_to_stream(&stream, ExpectedVersion::NoStream, events(ws, 0..2))
-        .await
-        .unwrap();
+    store.append_to_stream(&stream, ExpectedVersion::NoStream, events(ws, 0..2)).await.unwrap();
     let stale = store.delete_stream(&stream, ExpectedVersion::Exact(1)).await;
-    assert!(
-        matches!(stale, Err(StoreError::WrongExpectedVersion { actual: Some(2), .. })),
-        "{stale:?}"
-    );
+    assert!(matches!(stale, Err(StoreError::WrongExpectedVersion { actual: Some(2), .. })), "{stale:?}");
     store.delete_stream(&stream, ExpectedVersion::Exact(2)).await.unwrap();
-    let refused = store
-        .append_to_stream(&stream, ExpectedVersion::Any, events(ws, 2..3))
-        .await;
+    let refused = store.append_to_stream(&stream, ExpectedVersion::Any, events(ws, 2..3)).await;
     assert!(matches!(refused, Err(StoreError::StreamDeleted(_))), "{refused:?}");
     assert!(store.stream_info(&stream).await.unwrap().unwrap().deleted);
     assert_eq!(store.read_stream(&stream, StreamRead::all()).await.unwrap().len(), 2);
@@ -334,18 +252,9 @@ where
     let (_, start) = drain(store, LogCheckpoint::START, 100).await;
 
     let mut tx_a = store.begin().await.unwrap();
-    let position_a = tx_a
-        .append_to_stream(&new_stream(), ExpectedVersion::NoStream, vec![a])
-        .await
-        .unwrap();
-    let position_b = store
-        .append_to_stream(&new_stream(), ExpectedVersion::NoStream, vec![b])
-        .await
-        .unwrap();
-    assert!(
-        position_a.last_position < position_b.last_position,
-        "A took the lower position"
-    );
+    let position_a = tx_a.append_to_stream(&new_stream(), ExpectedVersion::NoStream, vec![a]).await.unwrap();
+    let position_b = store.append_to_stream(&new_stream(), ExpectedVersion::NoStream, vec![b]).await.unwrap();
+    assert!(position_a.last_position < position_b.last_position, "A took the lower position");
 
     // A reader tails the log while A is still open, and after it commits.
     let tail = {
@@ -370,8 +279,5 @@ where
 
     let delivered = tail.await.unwrap();
     assert_eq!(delivered.len(), 2, "delivered {delivered:?}");
-    assert!(
-        delivered.contains(&a_id) && delivered.contains(&b_id),
-        "delivered {delivered:?}"
-    );
+    assert!(delivered.contains(&a_id) && delivered.contains(&b_id), "delivered {delivered:?}");
 }

@@ -7,11 +7,7 @@ pub enum StoreError {
     /// Optimistic concurrency: the stream is not at the version the caller expected.
     /// `actual` is `None` when the stream does not exist.
     #[error("stream {stream_id} is at version {actual:?}, not the expected {expected}")]
-    WrongExpectedVersion {
-        stream_id: StreamId,
-        expected: String,
-        actual: Option<i64>,
-    },
+    WrongExpectedVersion { stream_id: StreamId, expected: String, actual: Option<i64> },
     #[error("stream {0} is deleted; it accepts no more events")]
     StreamDeleted(StreamId),
     #[error("stream {0} does not exist")]
@@ -31,9 +27,6 @@ pub enum StoreError {
 impl StoreError {
     /// Whether retrying the same operation later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Database(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut)
-        )
+        matches!(self, StoreError::Database(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut))
     }
 }

@@ -71,35 +71,20 @@ pub struct StreamRead {
 impl StreamRead {
     /// The whole stream, forwards.
     pub fn all() -> Self {
-        Self {
-            from_version: 1,
-            to_version: None,
-            direction: Direction::Forwards,
-            limit: None,
-        }
+        Self { from_version: 1, to_version: None, direction: Direction::Forwards, limit: None }
     }
 
     /// Versions `from..=to`, forwards.
     pub fn between(from_version: i64, to_version: Option<i64>) -> Self {
-        Self {
-            from_version,
-            to_version,
-            ..Self::all()
-        }
+        Self { from_version, to_version, ..Self::all() }
     }
 
     pub fn backwards(self) -> Self {
-        Self {
-            direction: Direction::Backwards,
-            ..self
-        }
+        Self { direction: Direction::Backwards, ..self }
     }
 
     pub fn limit(self, limit: i64) -> Self {
-        Self {
-            limit: Some(limit),
-            ..self
-        }
+        Self { limit: Some(limit), ..self }
     }
 }
 
@@ -128,10 +113,7 @@ impl FromStr for LogCheckpoint {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || format!("a checkpoint looks like <tx_id>:<position>, got {s:?}");
         let (tx_id, position) = s.split_once(':').ok_or_else(bad)?;
-        Ok(Self {
-            tx_id: tx_id.parse().map_err(|_| bad())?,
-            position: position.parse().map_err(|_| bad())?,
-        })
+        Ok(Self { tx_id: tx_id.parse().map_err(|_| bad())?, position: position.parse().map_err(|_| bad())? })
     }
 }
 
@@ -230,10 +212,7 @@ pub trait EventStore: Send + Sync {
                 let page = self.read_stream(stream_id, read).await?;
                 for event in &page {
                     if let Err(broken) = verifier.check(event) {
-                        let link = BrokenLink {
-                            version: event.version,
-                            reason: broken.to_string(),
-                        };
+                        let link = BrokenLink { version: event.version, reason: broken.to_string() };
                         return Ok(report(&verifier, Some(link)));
                     }
                 }
@@ -245,16 +224,10 @@ pub trait EventStore: Send + Sync {
             let broken = if verifier.checked() != version {
                 Some(BrokenLink {
                     version: verifier.checked() + 1,
-                    reason: format!(
-                        "stream is at version {version} but only {} events are stored",
-                        verifier.checked()
-                    ),
+                    reason: format!("stream is at version {version} but only {} events are stored", verifier.checked()),
                 })
             } else if verifier.last_hash() != head {
-                Some(BrokenLink {
-                    version,
-                    reason: "the last event's hash is not the stream's recorded head".into(),
-                })
+                Some(BrokenLink { version, reason: "the last event's hash is not the stream's recorded head".into() })
             } else {
                 None
             };

@@ -28,10 +28,7 @@ impl TestDatabase {
         let mut admin = PgConnection::connect_with(&server)
             .await
             .unwrap_or_else(|e| panic!("tests need PostgreSQL at {url} (set DATABASE_URL): cannot connect: {e}"));
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .expect("create test database");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create test database");
         admin.close().await.ok();
         let pool = PgPoolOptions::new()
             .max_connections(20)
@@ -63,9 +60,7 @@ impl Drop for TestDatabase {
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async move {
-                let mut admin = PgConnection::connect_with(&server)
-                    .await
-                    .map_err(std::io::Error::other)?;
+                let mut admin = PgConnection::connect_with(&server).await.map_err(std::io::Error::other)?;
                 sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                     .execute(&mut admin)
                     .await

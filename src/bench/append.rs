@@ -43,12 +43,26 @@ fn sample_event(workspace_id: Uuid, n: usize) -> NewEvent {
 /// The raw baseline: the same rows into a table of the same shape and indexes as
 /// `event_store.events` (without its foreign key and triggers), with no version check, no lock,
 /// no canonicalization and no hashing.
-struct RawInsert {
+pub(super) struct RawInsert {
     pool: PgPool,
     stream: String,
     workspace_id: Uuid,
     batch: usize,
     version: i64,
+}
+
+impl RawInsert {
+    pub(super) fn clients(pool: &PgPool, clients: usize, batch: usize) -> Vec<Self> {
+        (0..clients)
+            .map(|_| RawInsert {
+                pool: pool.clone(),
+                stream: StreamId::new(Category::Workflow, Uuid::now_v7()).to_string(),
+                workspace_id: Uuid::now_v7(),
+                batch,
+                version: 0,
+            })
+            .collect()
+    }
 }
 
 impl Workload for RawInsert {
@@ -97,10 +111,7 @@ struct StoreAppend {
 impl Workload for StoreAppend {
     async fn once(&mut self) -> anyhow::Result<u64> {
         let events: Vec<NewEvent> = (0..self.batch).map(|n| sample_event(self.workspace_id, n)).collect();
-        let result = self
-            .store
-            .append_to_stream(&self.stream, ExpectedVersion::Exact(self.version), events)
-            .await?;
+        let result = self.store.append_to_stream(&self.stream, ExpectedVersion::Exact(self.version), events).await?;
         self.version = result.last_version;
         Ok(self.batch as u64)
     }
@@ -117,17 +128,7 @@ pub async fn run(database_url: &str, args: AppendArgs) -> anyhow::Result<()> {
     );
     let warmup = Duration::from_secs(args.load.warmup_seconds);
     let duration = Duration::from_secs(args.load.seconds);
-    let raw = |batch| {
-        (0..clients)
-            .map(|_| RawInsert {
-                pool: pool.clone(),
-                stream: StreamId::new(Category::Workflow, Uuid::now_v7()).to_string(),
-                workspace_id: Uuid::now_v7(),
-                batch,
-                version: 0,
-            })
-            .collect::<Vec<_>>()
-    };
+    let raw = |batch| RawInsert::clients(&pool, clients, batch);
     let ours = |batch| {
         (0..clients)
             .map(|_| StoreAppend {
@@ -152,7 +153,7 @@ pub async fn run(database_url: &str, args: AppendArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_row(case: &str, summary: &Summary) {
+pub(super) fn print_row(case: &str, summary: &Summary) {
     println!(
         "{case:<46} {:>10.0} events/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
         summary.events_per_second(),
@@ -161,7 +162,7 @@ fn print_row(case: &str, summary: &Summary) {
     );
 }
 
-fn print_ratio(name: &str, ours: &Summary, raw: &Summary, target: f64) {
+pub(super) fn print_ratio(name: &str, ours: &Summary, raw: &Summary, target: f64) {
     let ratio = ours.events_per_second() / raw.events_per_second();
     let verdict = if ratio >= target { "met" } else { "NOT met" };
     println!("{name} = {ratio:.2} (target >= {target}: {verdict})");
@@ -169,22 +170,16 @@ fn print_ratio(name: &str, ours: &Summary, raw: &Summary, target: f64) {
 
 /// Drops and recreates `<database>_bench` next to the configured database, migrated, with the
 /// raw baseline's table.
-async fn fresh_database(database_url: &str, clients: u32) -> anyhow::Result<PgPool> {
+pub(super) async fn fresh_database(database_url: &str, clients: u32) -> anyhow::Result<PgPool> {
     let options: PgConnectOptions = database_url.parse()?;
     let name = format!("{}_bench", options.get_database().unwrap_or("flowfuse"));
     let mut admin = PgConnection::connect_with(&options.clone().database("postgres")).await?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-        .execute(&mut admin)
-        .await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut admin).await?;
+    sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await?;
     admin.close().await?;
     let url = options.database(&name).to_url_lossy().to_string();
     crate::database::migrate(&url).await?;
     let pool = crate::database::connect(&url, clients + 2).await?;
-    sqlx::query("CREATE TABLE bench_raw_events (LIKE event_store.events INCLUDING ALL)")
-        .execute(&pool)
-        .await?;
+    sqlx::query("CREATE TABLE bench_raw_events (LIKE event_store.events INCLUDING ALL)").execute(&pool).await?;
     Ok(pool)
 }

@@ -2,6 +2,7 @@
 //! prints figures and ratios; targets and results are recorded in `docs/benchmarks.md`.
 
 mod append;
+mod commands;
 mod stats;
 
 use clap::{Args, Subcommand};
@@ -10,11 +11,14 @@ use clap::{Args, Subcommand};
 pub enum BenchCommand {
     /// Event-store appends against raw INSERT transactions (1 and 100 rows per transaction).
     Append(append::AppendArgs),
+    /// The HTTP command path (create and change workflows) against raw single-row INSERTs.
+    Commands(commands::CommandsArgs),
 }
 
 pub async fn run(database_url: &str, command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Append(args) => append::run(database_url, args).await,
+        BenchCommand::Commands(args) => commands::run(database_url, args).await,
     }
 }
 

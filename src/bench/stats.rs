@@ -55,11 +55,7 @@ pub async fn measure<W: Workload>(clients: Vec<W>, warmup: Duration, duration: D
             })
         })
         .collect();
-    let mut summary = Summary {
-        events: 0,
-        elapsed: Duration::ZERO,
-        latencies: Vec::new(),
-    };
+    let mut summary = Summary { events: 0, elapsed: Duration::ZERO, latencies: Vec::new() };
     for task in tasks {
         let (events, latencies) = task.await??;
         summary.events += events;

@@ -54,24 +54,11 @@ pub async fn run(database_url: &str, command: EventsCommand) -> anyhow::Result<E
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let written = match command {
-        EventsCommand::Read {
-            stream,
-            from_version,
-            to_version,
-        } => read(&store, &parse_stream(&stream)?, from_version, to_version, &mut out).await,
-        EventsCommand::Tail {
-            from_position,
-            after,
-            limit,
-        } => {
-            tail(
-                &store,
-                after.unwrap_or(LogCheckpoint::START),
-                from_position,
-                limit,
-                &mut out,
-            )
-            .await
+        EventsCommand::Read { stream, from_version, to_version } => {
+            read(&store, &parse_stream(&stream)?, from_version, to_version, &mut out).await
+        }
+        EventsCommand::Tail { from_position, after, limit } => {
+            tail(&store, after.unwrap_or(LogCheckpoint::START), from_position, limit, &mut out).await
         }
         EventsCommand::Verify(args) => return verify(&store, args, &mut out).await,
     };
@@ -88,9 +75,7 @@ fn parse_stream(raw: &str) -> anyhow::Result<StreamId> {
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
-    error
-        .downcast_ref::<std::io::Error>()
-        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    error.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 async fn read(
@@ -106,9 +91,7 @@ async fn read(
     }
     let mut next = from_version;
     loop {
-        let page = store
-            .read_stream(stream, StreamRead::between(next, to_version).limit(PAGE))
-            .await?;
+        let page = store.read_stream(stream, StreamRead::between(next, to_version).limit(PAGE)).await?;
         for event in &page {
             serde_json::to_writer(&mut *out, event)?;
             out.write_all(b"\n")?;
@@ -174,30 +157,13 @@ async fn verify(store: &PgEventStore, args: VerifyArgs, out: &mut impl Write) ->
     let broken: Vec<&VerifyReport> = reports.iter().filter(|r| !r.is_intact()).collect();
     for report in &broken {
         let link = report.broken.as_ref().expect("broken reports have a link");
-        writeln!(
-            out,
-            "BROKEN {} at version {}: {}",
-            report.stream_id, link.version, link.reason
-        )?;
+        writeln!(out, "BROKEN {} at version {}: {}", report.stream_id, link.version, link.reason)?;
     }
     if broken.is_empty() {
-        writeln!(
-            out,
-            "OK: {} streams, {events} events, every hash chain intact",
-            reports.len()
-        )?;
+        writeln!(out, "OK: {} streams, {events} events, every hash chain intact", reports.len())?;
     } else {
-        writeln!(
-            out,
-            "FAILED: {} of {} streams have a broken hash chain",
-            broken.len(),
-            reports.len()
-        )?;
+        writeln!(out, "FAILED: {} of {} streams have a broken hash chain", broken.len(), reports.len())?;
     }
     out.flush()?;
-    Ok(if broken.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if broken.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

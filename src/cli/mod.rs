@@ -53,16 +53,10 @@ pub async fn run(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }),
         Command::Serve(args) => serve::serve(&cli.database_url, &args).await.map(|()| ExitCode::SUCCESS),
-        Command::CommandApi(args) => serve::command_api(&cli.database_url, &args)
-            .await
-            .map(|()| ExitCode::SUCCESS),
-        Command::Workspace(command) => workspace::run(&cli.database_url, command)
-            .await
-            .map(|()| ExitCode::SUCCESS),
+        Command::CommandApi(args) => serve::command_api(&cli.database_url, &args).await.map(|()| ExitCode::SUCCESS),
+        Command::Workspace(command) => workspace::run(&cli.database_url, command).await.map(|()| ExitCode::SUCCESS),
         Command::Events(command) => events::run(&cli.database_url, command).await,
-        Command::Bench(command) => crate::bench::run(&cli.database_url, command)
-            .await
-            .map(|()| ExitCode::SUCCESS),
+        Command::Bench(command) => crate::bench::run(&cli.database_url, command).await.map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|error| {
         eprintln!("error: {error:#}");

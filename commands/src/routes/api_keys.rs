@@ -4,7 +4,6 @@
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use domain::api_key::KeySecret;
-use domain::quotas::quotas;
 use domain::validation::{KeyHash, KeyName, KeyPrefix};
 use domain::{ApiKey, ApiKeyCommand};
 use event_schemas::types::Role;
@@ -19,16 +18,13 @@ use super::location;
 use crate::app::AppState;
 use crate::auth::{Authorized, parse_role, perm};
 use crate::error::ApiError;
-use crate::execute::{Provenance, commit, load};
+use crate::execute::{Provenance, commit, load, new_stream};
 use crate::extract::{ApiJson, ApiPath, CommandContext, IfMatch};
 use crate::keys;
 use crate::response::CommandResponse;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(issue))
-        .routes(routes!(rotate))
-        .routes(routes!(revoke))
+    OpenApiRouter::new().routes(routes!(issue)).routes(routes!(rotate)).routes(routes!(revoke))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -79,10 +75,9 @@ async fn issue(
             ));
         }
     }
-    check_key_quota(&state, workspace_id).await?;
     let key_id = Uuid::now_v7();
     let (new_key, secret) = fresh_secret()?;
-    let loaded = load::<ApiKey>(&state, workspace_id, key_id).await?;
+    let mut loaded = new_stream::<ApiKey>(workspace_id, key_id);
     let command = ApiKeyCommand::Issue {
         key_id,
         name,
@@ -95,7 +90,7 @@ async fn issue(
     };
     let change = loaded.decide(&command)?;
     let provenance = Provenance::of_request(workspace_id, auth.caller.key_id, &ctx);
-    commit(&state, &provenance, ctx.idempotency.as_ref(), vec![change], |results| {
+    let response = commit(&state, &provenance, ctx.idempotency.as_ref(), vec![change], |results| {
         let (version, position) = (results[0].last_version, results[0].last_position);
         let at = location(workspace_id, &format!("/api-keys/{key_id}"));
         let mut response = CommandResponse::created(at, key_id, version, position).with_body(json!({
@@ -106,7 +101,9 @@ async fn issue(
         response.secret_fields = &["key"];
         response
     })
-    .await
+    .await?;
+    loaded.remember(&state, response.position);
+    Ok(response)
 }
 
 async fn member_role(state: &AppState, workspace_id: Uuid, user_id: Uuid) -> Result<Role, ApiError> {
@@ -118,24 +115,6 @@ async fn member_role(state: &AppState, workspace_id: Uuid, user_id: Uuid) -> Res
             .await?;
     let (role,) = role.ok_or_else(|| ApiError::field("user_id", "unknown_member", "no member has this id"))?;
     parse_role(&role)
-}
-
-async fn check_key_quota(state: &AppState, workspace_id: Uuid) -> Result<(), ApiError> {
-    let (plan, active): (String, i64) = sqlx::query_as(
-        "SELECT w.plan, (SELECT count(*) FROM security.api_keys k WHERE k.workspace_id = w.workspace_id AND k.revoked_at IS NULL)
-         FROM security.workspaces w WHERE w.workspace_id = $1",
-    )
-    .bind(workspace_id)
-    .fetch_one(&state.pool)
-    .await?;
-    let plan = serde_json::from_value(serde_json::Value::String(plan)).map_err(ApiError::internal)?;
-    let limit = quotas(plan).max_api_keys;
-    if active as usize >= limit {
-        return Err(ApiError::conflict(format!(
-            "the plan allows at most {limit} active API keys"
-        )));
-    }
-    Ok(())
 }
 
 #[utoipa::path(post, path = "/v1/workspaces/{workspace_id}/api-keys/{key_id}/rotate", tag = "api-keys",
@@ -156,7 +135,7 @@ async fn rotate(
     let (new_key, secret) = fresh_secret()?;
     let change = loaded.decide(&ApiKeyCommand::Rotate { secret })?;
     let provenance = Provenance::of_request(workspace_id, auth.caller.key_id, &ctx);
-    commit(&state, &provenance, ctx.idempotency.as_ref(), vec![change], |results| {
+    let response = commit(&state, &provenance, ctx.idempotency.as_ref(), vec![change], |results| {
         let (version, position) = (results[0].last_version, results[0].last_position);
         let at = location(workspace_id, &format!("/api-keys/{key_id}"));
         let mut response = CommandResponse::created(at, key_id, version, position).with_body(json!({
@@ -165,7 +144,9 @@ async fn rotate(
         response.secret_fields = &["key"];
         response
     })
-    .await
+    .await?;
+    loaded.remember(&state, response.position);
+    Ok(response)
 }
 
 #[utoipa::path(delete, path = "/v1/workspaces/{workspace_id}/api-keys/{key_id}", tag = "api-keys",
@@ -185,8 +166,10 @@ async fn revoke(
     }
     let change = loaded.decide(&ApiKeyCommand::Revoke)?;
     let provenance = Provenance::of_request(workspace_id, auth.caller.key_id, &ctx);
-    commit(&state, &provenance, ctx.idempotency.as_ref(), vec![change], |results| {
+    let response = commit(&state, &provenance, ctx.idempotency.as_ref(), vec![change], |results| {
         CommandResponse::no_content(results[0].last_version, results[0].last_position)
     })
-    .await
+    .await?;
+    loaded.remember(&state, response.position);
+    Ok(response)
 }

@@ -73,17 +73,14 @@ async fn change_workspace(
     }
     let change = loaded.decide(&command)?;
     let provenance = Provenance::of_request(workspace_id, caller_key, ctx);
-    run_change(state, &provenance, ctx, &loaded, change, respond).await
+    run_change(state, &provenance, ctx, loaded, change, respond).await
 }
 
 fn ensure_grantable<P>(auth: &Authorized<P>, role: Role) -> Result<(), ApiError> {
     if auth.caller.can_grant(role) {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(format!(
-            "this API key cannot grant the {} role",
-            role.as_str()
-        )))
+        Err(ApiError::Forbidden(format!("this API key cannot grant the {} role", role.as_str())))
     }
 }
 
@@ -102,31 +99,16 @@ async fn add_member(
     let (email, name) = match (email, name) {
         (Ok(email), Ok(name)) => (email, name),
         (email, name) => {
-            return Err(ApiError::Validation(
-                [email.err(), name.err()].into_iter().flatten().collect(),
-            ));
+            return Err(ApiError::Validation([email.err(), name.err()].into_iter().flatten().collect()));
         }
     };
     ensure_grantable(&auth, body.role)?;
     let (workspace_id, user_id) = (auth.workspace_id(), Uuid::now_v7());
-    let command = WorkspaceCommand::AddMember {
-        user_id,
-        email,
-        name,
-        role: body.role,
-    };
-    change_workspace(
-        &state,
-        auth.caller.key_id,
-        workspace_id,
-        &ctx,
-        if_match,
-        command,
-        |version, position| {
-            let at = location(workspace_id, &format!("/members/{user_id}"));
-            CommandResponse::created(at, user_id, version, position)
-        },
-    )
+    let command = WorkspaceCommand::AddMember { user_id, email, name, role: body.role };
+    change_workspace(&state, auth.caller.key_id, workspace_id, &ctx, if_match, command, |version, position| {
+        let at = location(workspace_id, &format!("/members/{user_id}"));
+        CommandResponse::created(at, user_id, version, position)
+    })
     .await
 }
 
@@ -143,19 +125,10 @@ async fn change_member_role(
 ) -> Result<CommandResponse, ApiError> {
     let (workspace_id, user_id) = path.0;
     ensure_grantable(&auth, body.role)?;
-    let command = WorkspaceCommand::ChangeMemberRole {
-        user_id,
-        role: body.role,
-    };
-    change_workspace(
-        &state,
-        auth.caller.key_id,
-        workspace_id,
-        &ctx,
-        if_match,
-        command,
-        |version, position| CommandResponse::ok(user_id, version, position),
-    )
+    let command = WorkspaceCommand::ChangeMemberRole { user_id, role: body.role };
+    change_workspace(&state, auth.caller.key_id, workspace_id, &ctx, if_match, command, |version, position| {
+        CommandResponse::ok(user_id, version, position)
+    })
     .await
 }
 
@@ -171,16 +144,8 @@ async fn remove_member(
 ) -> Result<CommandResponse, ApiError> {
     let (workspace_id, user_id) = path.0;
     let command = WorkspaceCommand::RemoveMember { user_id };
-    change_workspace(
-        &state,
-        auth.caller.key_id,
-        workspace_id,
-        &ctx,
-        if_match,
-        command,
-        CommandResponse::no_content,
-    )
-    .await
+    change_workspace(&state, auth.caller.key_id, workspace_id, &ctx, if_match, command, CommandResponse::no_content)
+        .await
 }
 
 #[utoipa::path(post, path = "/v1/workspaces/{workspace_id}/teams", tag = "teams",
@@ -196,18 +161,10 @@ async fn create_team(
     let name = TeamName::parse(&body.name)?;
     let (workspace_id, team_id) = (auth.workspace_id(), Uuid::now_v7());
     let command = WorkspaceCommand::CreateTeam { team_id, name };
-    change_workspace(
-        &state,
-        auth.caller.key_id,
-        workspace_id,
-        &ctx,
-        if_match,
-        command,
-        |version, position| {
-            let at = location(workspace_id, &format!("/teams/{team_id}"));
-            CommandResponse::created(at, team_id, version, position)
-        },
-    )
+    change_workspace(&state, auth.caller.key_id, workspace_id, &ctx, if_match, command, |version, position| {
+        let at = location(workspace_id, &format!("/teams/{team_id}"));
+        CommandResponse::created(at, team_id, version, position)
+    })
     .await
 }
 
@@ -223,19 +180,10 @@ async fn add_team_member(
     ApiJson(body): ApiJson<AddTeamMember>,
 ) -> Result<CommandResponse, ApiError> {
     let (workspace_id, team_id) = path.0;
-    let command = WorkspaceCommand::AddTeamMember {
-        team_id,
-        user_id: body.user_id,
-    };
-    change_workspace(
-        &state,
-        auth.caller.key_id,
-        workspace_id,
-        &ctx,
-        if_match,
-        command,
-        |version, position| CommandResponse::ok(team_id, version, position),
-    )
+    let command = WorkspaceCommand::AddTeamMember { team_id, user_id: body.user_id };
+    change_workspace(&state, auth.caller.key_id, workspace_id, &ctx, if_match, command, |version, position| {
+        CommandResponse::ok(team_id, version, position)
+    })
     .await
 }
 
@@ -251,14 +199,6 @@ async fn remove_team_member(
 ) -> Result<CommandResponse, ApiError> {
     let (workspace_id, team_id, user_id) = path.0;
     let command = WorkspaceCommand::RemoveTeamMember { team_id, user_id };
-    change_workspace(
-        &state,
-        auth.caller.key_id,
-        workspace_id,
-        &ctx,
-        if_match,
-        command,
-        CommandResponse::no_content,
-    )
-    .await
+    change_workspace(&state, auth.caller.key_id, workspace_id, &ctx, if_match, command, CommandResponse::no_content)
+        .await
 }

@@ -2,7 +2,6 @@
 //! and roll back. Every change after creation requires `If-Match`.
 
 use axum::extract::State;
-use domain::quotas::quotas;
 use domain::validation::{CommitMessage, Description, Tags, ValidDefinition, WorkflowName};
 use domain::{FieldError, ValidationErrors, Workflow, WorkflowCommand, Workspace};
 use event_schemas::types::{Environment, WorkflowDefinition};
@@ -16,7 +15,7 @@ use super::{double_option, location};
 use crate::app::AppState;
 use crate::auth::{Authorized, perm};
 use crate::error::ApiError;
-use crate::execute::{Provenance, commit, load, run_change};
+use crate::execute::{Provenance, commit, load, new_stream, run_change};
 use crate::extract::{ApiJson, ApiPath, CommandContext, IfMatch};
 use crate::response::CommandResponse;
 
@@ -113,16 +112,11 @@ async fn create(
     if let Some(team_id) = body.team_id {
         let workspace = load::<Workspace>(&state, workspace_id, workspace_id).await?;
         if !workspace.state.teams.contains_key(&team_id) {
-            return Err(ApiError::field(
-                "team_id",
-                "unknown_team",
-                "no team of this workspace has this id",
-            ));
+            return Err(ApiError::field("team_id", "unknown_team", "no team of this workspace has this id"));
         }
     }
-    check_workflow_quota(&state, workspace_id).await?;
     let workflow_id = Uuid::now_v7();
-    let loaded = load::<Workflow>(&state, workspace_id, workflow_id).await?;
+    let mut loaded = new_stream::<Workflow>(workspace_id, workflow_id);
     let command = WorkflowCommand::Create {
         workflow_id,
         name,
@@ -133,29 +127,13 @@ async fn create(
     };
     let change = loaded.decide(&command)?;
     let provenance = Provenance::of_request(workspace_id, auth.caller.key_id, &ctx);
-    commit(&state, &provenance, ctx.idempotency.as_ref(), vec![change], |results| {
+    let response = commit(&state, &provenance, ctx.idempotency.as_ref(), vec![change], |results| {
         let at = location(workspace_id, &format!("/workflows/{workflow_id}"));
         CommandResponse::created(at, workflow_id, results[0].last_version, results[0].last_position)
     })
-    .await
-}
-
-async fn check_workflow_quota(state: &AppState, workspace_id: Uuid) -> Result<(), ApiError> {
-    let (plan, active): (String, i64) = sqlx::query_as(
-        "SELECT w.plan, (SELECT count(*) FROM security.workflow_names n WHERE n.workspace_id = w.workspace_id AND NOT n.archived)
-         FROM security.workspaces w WHERE w.workspace_id = $1",
-    )
-    .bind(workspace_id)
-    .fetch_one(&state.pool)
     .await?;
-    let plan = serde_json::from_value(serde_json::Value::String(plan)).map_err(ApiError::internal)?;
-    let limit = quotas(plan).max_workflows;
-    if active as usize >= limit {
-        return Err(ApiError::conflict(format!(
-            "the plan allows at most {limit} active workflows"
-        )));
-    }
-    Ok(())
+    loaded.remember(&state, response.position);
+    Ok(response)
 }
 
 /// Loads the workflow at the client's `If-Match` version, decides `command`, appends.
@@ -171,10 +149,10 @@ async fn update(
     let expected = if_match.required()?;
     let loaded = load::<Workflow>(state, workspace_id, workflow_id).await?.existing()?;
     let command = command?;
-    let loaded = loaded.at_version(expected)?;
+    let mut loaded = loaded.at_version(expected)?;
     let change = loaded.decide(&command)?;
     let provenance = Provenance::of_request(workspace_id, key_id, ctx);
-    run_change(state, &provenance, ctx, &loaded, change, |version, position| {
+    run_change(state, &provenance, ctx, loaded, change, |version, position| {
         CommandResponse::ok(workflow_id, version, position)
     })
     .await
@@ -198,16 +176,7 @@ async fn change_definition(
     let command = fields
         .finish(definition.zip(message))
         .map(|(definition, message)| WorkflowCommand::ChangeDefinition { definition, message });
-    update(
-        &state,
-        auth.workspace_id(),
-        auth.caller.key_id,
-        &ctx,
-        if_match,
-        workflow_id,
-        command,
-    )
-    .await
+    update(&state, auth.workspace_id(), auth.caller.key_id, &ctx, if_match, workflow_id, command).await
 }
 
 #[utoipa::path(patch, path = "/v1/workspaces/{workspace_id}/workflows/{workflow_id}", tag = "workflows",
@@ -231,16 +200,7 @@ async fn change_details(
         description: description.map(Option::flatten),
         tags: tags.flatten(),
     });
-    update(
-        &state,
-        auth.workspace_id(),
-        auth.caller.key_id,
-        &ctx,
-        if_match,
-        workflow_id,
-        command,
-    )
-    .await
+    update(&state, auth.workspace_id(), auth.caller.key_id, &ctx, if_match, workflow_id, command).await
 }
 
 macro_rules! lifecycle_route {
@@ -277,19 +237,8 @@ async fn promote(
     ApiJson(body): ApiJson<Promote>,
 ) -> Result<CommandResponse, ApiError> {
     let (_, workflow_id) = path.0;
-    let command = WorkflowCommand::Promote {
-        environment: body.environment,
-    };
-    update(
-        &state,
-        auth.workspace_id(),
-        auth.caller.key_id,
-        &ctx,
-        if_match,
-        workflow_id,
-        Ok(command),
-    )
-    .await
+    let command = WorkflowCommand::Promote { environment: body.environment };
+    update(&state, auth.workspace_id(), auth.caller.key_id, &ctx, if_match, workflow_id, Ok(command)).await
 }
 
 #[utoipa::path(post, path = "/v1/workspaces/{workspace_id}/workflows/{workflow_id}/rollback", tag = "workflows",
@@ -304,17 +253,6 @@ async fn roll_back(
     ApiJson(body): ApiJson<RollBack>,
 ) -> Result<CommandResponse, ApiError> {
     let (_, workflow_id) = path.0;
-    let command = WorkflowCommand::RollBack {
-        to_version: body.to_version,
-    };
-    update(
-        &state,
-        auth.workspace_id(),
-        auth.caller.key_id,
-        &ctx,
-        if_match,
-        workflow_id,
-        Ok(command),
-    )
-    .await
+    let command = WorkflowCommand::RollBack { to_version: body.to_version };
+    update(&state, auth.workspace_id(), auth.caller.key_id, &ctx, if_match, workflow_id, Ok(command)).await
 }

@@ -17,9 +17,7 @@ use crate::extract::{ApiJson, CommandContext, IfMatch};
 use crate::response::CommandResponse;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(change_workspace))
-        .routes(routes!(change_plan))
+    OpenApiRouter::new().routes(routes!(change_workspace)).routes(routes!(change_plan))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -90,13 +88,10 @@ async fn change<P>(
     commands: Vec<WorkspaceCommand>,
 ) -> Result<CommandResponse, ApiError> {
     let workspace_id = auth.workspace_id();
-    let loaded = load::<Workspace>(state, workspace_id, workspace_id)
-        .await?
-        .existing()?
-        .at_version(expected)?;
+    let mut loaded = load::<Workspace>(state, workspace_id, workspace_id).await?.existing()?.at_version(expected)?;
     let provenance = Provenance::of_request(workspace_id, auth.caller.key_id, ctx);
     let change = loaded.decide_all(&commands)?;
-    run_change(state, &provenance, ctx, &loaded, change, |version, position| {
+    run_change(state, &provenance, ctx, loaded, change, |version, position| {
         CommandResponse::ok(workspace_id, version, position)
     })
     .await

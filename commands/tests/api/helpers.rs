@@ -32,11 +32,7 @@ impl Write for LogWriter {
 fn capture_logs() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
-        tracing_subscriber::fmt()
-            .json()
-            .with_env_filter("debug")
-            .with_writer(|| LogWriter)
-            .init();
+        tracing_subscriber::fmt().json().with_env_filter("debug").with_writer(|| LogWriter).init();
     });
 }
 
@@ -66,21 +62,13 @@ impl Response {
     }
 
     pub fn id(&self) -> Uuid {
-        self.body["id"]
-            .as_str()
-            .and_then(|id| id.parse().ok())
-            .expect("a body with an id")
+        self.body["id"].as_str().and_then(|id| id.parse().ok()).expect("a body with an id")
     }
 
     /// Asserts an RFC 9457 problem with this status and code.
     pub fn assert_problem(&self, status: u16, code: &str) {
         assert_eq!(self.status, status, "{}", self.body);
-        assert_eq!(
-            self.header("content-type"),
-            Some("application/problem+json"),
-            "{}",
-            self.body
-        );
+        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{}", self.body);
         assert_eq!(self.body["code"], code, "{}", self.body);
         assert_eq!(self.body["status"], status);
         for field in ["type", "title", "detail", "request_id"] {
@@ -92,12 +80,7 @@ impl Response {
     pub fn error_fields(&self) -> Vec<String> {
         self.body["errors"]
             .as_array()
-            .map(|errors| {
-                errors
-                    .iter()
-                    .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
-                    .collect()
-            })
+            .map(|errors| errors.iter().map(|e| e["field"].as_str().unwrap_or_default().to_owned()).collect())
             .unwrap_or_default()
     }
 }
@@ -107,15 +90,9 @@ pub fn definition(actions: usize) -> Value {
     let mut nodes = vec![json!({"id": "start", "type": "trigger", "name": "Start", "position": {"x": 0, "y": 0}})];
     let mut edges = Vec::new();
     for i in 0..actions {
-        nodes.push(
-            json!({"id": format!("a{i}"), "type": "action", "name": format!("Step {i}"),
-            "position": {"x": 100 * (i + 1), "y": 0}, "config": {"retries": i}}),
-        );
-        let source = if i == 0 {
-            "start".to_owned()
-        } else {
-            format!("a{}", i - 1)
-        };
+        nodes.push(json!({"id": format!("a{i}"), "type": "action", "name": format!("Step {i}"),
+            "position": {"x": 100 * (i + 1), "y": 0}, "config": {"retries": i}}));
+        let source = if i == 0 { "start".to_owned() } else { format!("a{}", i - 1) };
         edges.push(json!({"id": format!("e{i}"), "source": source, "target": format!("a{i}")}));
     }
     json!({"nodes": nodes, "edges": edges})
@@ -125,9 +102,7 @@ impl TestApp {
     pub async fn spawn() -> Self {
         capture_logs();
         let db = TestDatabase::create().await;
-        let api = CommandApi::bind(db.pool.clone(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+        let api = CommandApi::bind(db.pool.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
         let base = format!("http://{}", api.local_addr());
         tokio::spawn(api.run_until_stopped(std::future::pending()));
         let created = create_workspace(&db.pool, "Acme", None, Plan::Pro).await.unwrap();
@@ -169,30 +144,19 @@ impl TestApp {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let bytes = response.bytes().await.unwrap();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-        };
+        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
         Response { status, headers, body }
     }
 
     /// As the admin, to this workspace.
     pub async fn admin(&self, method: &str, rest: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Response {
-        self.send(method, &self.path(rest), Some(&self.admin_key.clone()), body, headers)
-            .await
+        self.send(method, &self.path(rest), Some(&self.admin_key.clone()), body, headers).await
     }
 
     /// Issues a key with `role` (as the admin) and returns (key, key id).
     pub async fn issue_key(&self, role: &str) -> (String, Uuid) {
-        let response = self
-            .admin(
-                "POST",
-                "/api-keys",
-                Some(json!({"name": format!("{role} key"), "role": role})),
-                &[],
-            )
-            .await;
+        let response =
+            self.admin("POST", "/api-keys", Some(json!({"name": format!("{role} key"), "role": role})), &[]).await;
         assert_eq!(response.status, 201, "{}", response.body);
         (response.body["key"].as_str().unwrap().to_owned(), response.id())
     }
@@ -206,17 +170,11 @@ impl TestApp {
 
     /// Another workspace and its admin key.
     pub async fn other_workspace(&self) -> (Uuid, String) {
-        let created = create_workspace(&self.db.pool, "Other Corp", None, Plan::Free)
-            .await
-            .unwrap();
+        let created = create_workspace(&self.db.pool, "Other Corp", None, Plan::Free).await.unwrap();
         (created.workspace_id, created.api_key)
     }
 
     pub async fn events(&self, stream: &str) -> Vec<RecordedEvent> {
-        self.db
-            .store()
-            .read_stream(&stream.parse().unwrap(), StreamRead::all())
-            .await
-            .unwrap()
+        self.db.store().read_stream(&stream.parse().unwrap(), StreamRead::all()).await.unwrap()
     }
 }

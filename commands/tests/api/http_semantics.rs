@@ -14,13 +14,9 @@ async fn updates_need_the_current_etag() {
 
     let missing = app.admin("PUT", &path, Some(body.clone()), &[]).await;
     missing.assert_problem(428, "PRECONDITION_REQUIRED");
-    let first = app
-        .admin("PUT", &path, Some(body.clone()), &[("If-Match", "\"1\"")])
-        .await;
+    let first = app.admin("PUT", &path, Some(body.clone()), &[("If-Match", "\"1\"")]).await;
     assert_eq!(first.status, 200);
-    let stale = app
-        .admin("PUT", &path, Some(body.clone()), &[("If-Match", "\"1\"")])
-        .await;
+    let stale = app.admin("PUT", &path, Some(body.clone()), &[("If-Match", "\"1\"")]).await;
     stale.assert_problem(412, "PRECONDITION_FAILED");
     assert_eq!(stale.etag(), 2, "a 412 tells the current version");
     let garbage = app.admin("PUT", &path, Some(body), &[("If-Match", "yesterday")]).await;
@@ -32,23 +28,9 @@ async fn updates_need_the_current_etag() {
 async fn idempotency_keys_replay_refuse_other_bodies_and_block_while_in_flight() {
     let app = TestApp::spawn().await;
     let body = json!({"name": "Once only", "definition": definition(1)});
-    let first = app
-        .admin(
-            "POST",
-            "/workflows",
-            Some(body.clone()),
-            &[("Idempotency-Key", "create-1")],
-        )
-        .await;
+    let first = app.admin("POST", "/workflows", Some(body.clone()), &[("Idempotency-Key", "create-1")]).await;
     assert_eq!(first.status, 201);
-    let again = app
-        .admin(
-            "POST",
-            "/workflows",
-            Some(body.clone()),
-            &[("Idempotency-Key", "create-1")],
-        )
-        .await;
+    let again = app.admin("POST", "/workflows", Some(body.clone()), &[("Idempotency-Key", "create-1")]).await;
     assert_eq!(again.status, 201);
     assert_eq!(again.body, first.body, "the stored response is replayed");
     assert_eq!(again.header("location"), first.header("location"));
@@ -63,15 +45,8 @@ async fn idempotency_keys_replay_refuse_other_bodies_and_block_while_in_flight()
     // Another caller's identical key is its own.
     let (key, _) = app.issue_key("developer").await;
     let mine = json!({"name": "Mine", "definition": definition(1)});
-    let response = app
-        .send(
-            "POST",
-            &app.path("/workflows"),
-            Some(&key),
-            Some(mine),
-            &[("Idempotency-Key", "create-1")],
-        )
-        .await;
+    let response =
+        app.send("POST", &app.path("/workflows"), Some(&key), Some(mine), &[("Idempotency-Key", "create-1")]).await;
     assert_eq!(response.status, 201);
 
     // A claim still in flight (as a concurrent request would hold it) answers 409.
@@ -89,34 +64,19 @@ async fn idempotency_keys_replay_refuse_other_bodies_and_block_while_in_flight()
     .await
     .unwrap();
     let body = json!({"name": "Busy", "definition": definition(1)});
-    let busy = app
-        .admin("POST", "/workflows", Some(body), &[("Idempotency-Key", "busy")])
-        .await;
+    let busy = app.admin("POST", "/workflows", Some(body), &[("Idempotency-Key", "busy")]).await;
     busy.assert_problem(409, "CONFLICT");
 
     // Client errors are replayed too; the issued key is never stored for replay.
     let bad = json!({"name": "<x>", "definition": definition(1)});
-    let refused = app
-        .admin("POST", "/workflows", Some(bad.clone()), &[("Idempotency-Key", "bad-1")])
-        .await;
+    let refused = app.admin("POST", "/workflows", Some(bad.clone()), &[("Idempotency-Key", "bad-1")]).await;
     refused.assert_problem(422, "VALIDATION_ERROR");
-    let replayed = app
-        .admin("POST", "/workflows", Some(bad), &[("Idempotency-Key", "bad-1")])
-        .await;
+    let replayed = app.admin("POST", "/workflows", Some(bad), &[("Idempotency-Key", "bad-1")]).await;
     assert_eq!(replayed.status, 422);
     let issue = json!({"name": "once", "role": "viewer"});
-    let issued = app
-        .admin(
-            "POST",
-            "/api-keys",
-            Some(issue.clone()),
-            &[("Idempotency-Key", "key-1")],
-        )
-        .await;
+    let issued = app.admin("POST", "/api-keys", Some(issue.clone()), &[("Idempotency-Key", "key-1")]).await;
     assert!(issued.body["key"].is_string());
-    let replay = app
-        .admin("POST", "/api-keys", Some(issue), &[("Idempotency-Key", "key-1")])
-        .await;
+    let replay = app.admin("POST", "/api-keys", Some(issue), &[("Idempotency-Key", "key-1")]).await;
     assert_eq!(replay.status, 201);
     assert_eq!(replay.body["key"], serde_json::Value::Null);
     assert_eq!(replay.body["id"], issued.body["id"]);
@@ -132,49 +92,18 @@ async fn racing_creates_of_one_name_let_exactly_one_win() {
     let responses = futures::future::join_all(attempts).await;
     let created = responses.iter().filter(|r| r.status == 201).count();
     let conflicts = responses.iter().filter(|r| r.status == 409).count();
-    assert_eq!(
-        (created, conflicts),
-        (1, 11),
-        "{:?}",
-        responses.iter().map(|r| r.status).collect::<Vec<_>>()
-    );
+    assert_eq!((created, conflicts), (1, 11), "{:?}", responses.iter().map(|r| r.status).collect::<Vec<_>>());
     // Names compare case-insensitively, and archiving frees the name.
-    let again = app
-        .admin(
-            "POST",
-            "/workflows",
-            Some(json!({"name": "CONTESTED", "definition": definition(0)})),
-            &[],
-        )
-        .await;
+    let again =
+        app.admin("POST", "/workflows", Some(json!({"name": "CONTESTED", "definition": definition(0)})), &[]).await;
     again.assert_problem(409, "CONFLICT");
     let winner = responses.iter().find(|r| r.status == 201).unwrap().id();
-    let archived = app
-        .admin(
-            "POST",
-            &format!("/workflows/{winner}/archive"),
-            None,
-            &[("If-Match", "\"1\"")],
-        )
-        .await;
+    let archived = app.admin("POST", &format!("/workflows/{winner}/archive"), None, &[("If-Match", "\"1\"")]).await;
     assert_eq!(archived.status, 200);
-    let reused = app
-        .admin(
-            "POST",
-            "/workflows",
-            Some(json!({"name": "Contested", "definition": definition(0)})),
-            &[],
-        )
-        .await;
+    let reused =
+        app.admin("POST", "/workflows", Some(json!({"name": "Contested", "definition": definition(0)})), &[]).await;
     assert_eq!(reused.status, 201);
-    let restore = app
-        .admin(
-            "POST",
-            &format!("/workflows/{winner}/restore"),
-            None,
-            &[("If-Match", "\"2\"")],
-        )
-        .await;
+    let restore = app.admin("POST", &format!("/workflows/{winner}/restore"), None, &[("If-Match", "\"2\"")]).await;
     restore.assert_problem(409, "CONFLICT");
 }
 
@@ -196,12 +125,7 @@ async fn malformed_requests_get_problem_json() {
     let app = TestApp::spawn().await;
     let url = format!("{}{}", app.base, app.path("/workflows"));
     let send = |body: Vec<u8>, content_type: &'static str| {
-        app.client
-            .post(&url)
-            .bearer_auth(&app.admin_key)
-            .header("content-type", content_type)
-            .body(body)
-            .send()
+        app.client.post(&url).bearer_auth(&app.admin_key).header("content-type", content_type).body(body).send()
     };
     let problem = |response: reqwest::Response| async move {
         let status = response.status().as_u16();
@@ -216,23 +140,13 @@ async fn malformed_requests_get_problem_json() {
         (400, "application/problem+json", Some("VALIDATION_ERROR"))
     );
 
-    let (status, _, body) = problem(
-        send(b"name=x".to_vec(), "application/x-www-form-urlencoded")
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _, body) = problem(send(b"name=x".to_vec(), "application/x-www-form-urlencoded").await.unwrap()).await;
     assert_eq!((status, body["code"].as_str()), (415, Some("VALIDATION_ERROR")));
 
-    let unknown = json!({"name": "X", "definition": definition(0), "owner": "me"})
-        .to_string()
-        .into_bytes();
+    let unknown = json!({"name": "X", "definition": definition(0), "owner": "me"}).to_string().into_bytes();
     let (status, _, body) = problem(send(unknown, "application/json").await.unwrap()).await;
     assert_eq!(status, 422);
-    assert!(
-        body["detail"].as_str().unwrap().contains("unknown field `owner`"),
-        "{body}"
-    );
+    assert!(body["detail"].as_str().unwrap().contains("unknown field `owner`"), "{body}");
 
     let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(1024 * 1024 + 1)).into_bytes();
     let (status, content_type, body) = problem(send(huge.clone(), "application/json").await.unwrap()).await;
@@ -257,4 +171,26 @@ async fn malformed_requests_get_problem_json() {
     let wrong_method = app.admin("GET", "/workflows", None, &[]).await;
     assert_eq!(wrong_method.status, 405);
     assert_eq!(wrong_method.header("content-type"), Some("application/problem+json"));
+}
+
+#[tokio::test]
+async fn plan_quotas_hold_and_archiving_frees_a_slot() {
+    let app = TestApp::spawn().await;
+    let (workspace, key) = app.other_workspace().await; // on the free plan: 20 active workflows
+    let path = format!("/v1/workspaces/{workspace}/workflows");
+    let create = |n: usize| json!({"name": format!("Flow {n}"), "definition": definition(0)});
+    let attempts = (0..24).map(|n| app.send("POST", &path, Some(&key), Some(create(n)), &[]));
+    let statuses: Vec<u16> = futures::future::join_all(attempts).await.iter().map(|r| r.status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 20, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 4, "{statuses:?}");
+    let first: (uuid::Uuid,) =
+        sqlx::query_as("SELECT workflow_id FROM security.workflow_names WHERE workspace_id = $1 LIMIT 1")
+            .bind(workspace)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    let archive = format!("{path}/{}/archive", first.0);
+    assert_eq!(app.send("POST", &archive, Some(&key), None, &[("If-Match", "\"1\"")]).await.status, 200);
+    assert_eq!(app.send("POST", &path, Some(&key), Some(create(99)), &[]).await.status, 201);
+    app.send("POST", &path, Some(&key), Some(create(100)), &[]).await.assert_problem(409, "CONFLICT");
 }

@@ -13,18 +13,12 @@ const ROUTES: [(&str, &str); 23] = [
     ("delete", "/v1/workspaces/{workspace_id}/members/{user_id}"),
     ("post", "/v1/workspaces/{workspace_id}/teams"),
     ("post", "/v1/workspaces/{workspace_id}/teams/{team_id}/members"),
-    (
-        "delete",
-        "/v1/workspaces/{workspace_id}/teams/{team_id}/members/{user_id}",
-    ),
+    ("delete", "/v1/workspaces/{workspace_id}/teams/{team_id}/members/{user_id}"),
     ("post", "/v1/workspaces/{workspace_id}/api-keys"),
     ("post", "/v1/workspaces/{workspace_id}/api-keys/{key_id}/rotate"),
     ("delete", "/v1/workspaces/{workspace_id}/api-keys/{key_id}"),
     ("post", "/v1/workspaces/{workspace_id}/workflows"),
-    (
-        "put",
-        "/v1/workspaces/{workspace_id}/workflows/{workflow_id}/definition",
-    ),
+    ("put", "/v1/workspaces/{workspace_id}/workflows/{workflow_id}/definition"),
     ("patch", "/v1/workspaces/{workspace_id}/workflows/{workflow_id}"),
     ("post", "/v1/workspaces/{workspace_id}/workflows/{workflow_id}/publish"),
     ("post", "/v1/workspaces/{workspace_id}/workflows/{workflow_id}/promote"),
@@ -50,12 +44,7 @@ async fn the_document_is_openapi_3_1_and_lists_every_route() {
         .as_object()
         .unwrap()
         .iter()
-        .flat_map(|(path, item)| {
-            item.as_object()
-                .unwrap()
-                .keys()
-                .map(move |method| (method.clone(), path.clone()))
-        })
+        .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |method| (method.clone(), path.clone())))
         .filter(|(method, _)| ["get", "put", "post", "delete", "patch"].contains(&method.as_str()))
         .collect();
     let expected: BTreeSet<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
@@ -76,10 +65,7 @@ async fn the_document_is_openapi_3_1_and_lists_every_route() {
     }
     let operation = &response.body["paths"]["/v1/workspaces/{workspace_id}/workflows"]["post"];
     for status in ["201", "401", "403", "404", "409", "422"] {
-        assert!(
-            operation["responses"][status].is_object(),
-            "POST /workflows documents {status}"
-        );
+        assert!(operation["responses"][status].is_object(), "POST /workflows documents {status}");
     }
     assert!(operation["requestBody"].is_object());
 }
@@ -98,15 +84,7 @@ async fn health_readiness_and_metrics() {
         &[],
     )
     .await;
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
     assert!(
         text.contains(
             "http_requests_total{method=\"POST\",route=\"/v1/workspaces/{workspace_id}/workflows\",status=\"201\"}"
@@ -116,12 +94,7 @@ async fn health_readiness_and_metrics() {
     assert!(text.contains("http_request_duration_seconds_bucket"), "{text}");
     assert!(text.contains("command_append_duration_seconds"), "{text}");
     let response = app.send("GET", "/healthz", None, None, &[]).await;
-    for header in [
-        "x-content-type-options",
-        "x-frame-options",
-        "content-security-policy",
-        "x-request-id",
-    ] {
+    for header in ["x-content-type-options", "x-frame-options", "content-security-policy", "x-request-id"] {
         assert!(response.header(header).is_some(), "{header}");
     }
 }

@@ -12,29 +12,15 @@ async fn workflow_routes_append_the_expected_events() {
     let app = TestApp::spawn().await;
     let created = app.create_workflow("Nightly sync").await;
     let id = created.id();
-    assert_eq!(
-        created.header("location"),
-        Some(app.path(&format!("/workflows/{id}")).as_str())
-    );
+    assert_eq!(created.header("location"), Some(app.path(&format!("/workflows/{id}")).as_str()));
     assert_eq!(created.etag(), 1);
-    assert_eq!(
-        created.header("x-consistency-token"),
-        Some(created.body["position"].to_string().as_str())
-    );
+    assert_eq!(created.header("x-consistency-token"), Some(created.body["position"].to_string().as_str()));
     assert_eq!(created.body["version"], 1);
 
     let wf = |rest: &str| format!("/workflows/{id}{rest}");
     let steps = [
-        (
-            "PUT",
-            wf("/definition"),
-            Some(json!({"definition": definition(2), "message": "add a step"})),
-        ),
-        (
-            "PATCH",
-            wf(""),
-            Some(json!({"name": "Nightly sync v2", "description": null, "tags": ["etl", "prod"]})),
-        ),
+        ("PUT", wf("/definition"), Some(json!({"definition": definition(2), "message": "add a step"}))),
+        ("PATCH", wf(""), Some(json!({"name": "Nightly sync v2", "description": null, "tags": ["etl", "prod"]}))),
         ("POST", wf("/publish"), None),
         ("POST", wf("/promote"), Some(json!({"environment": "prod"}))),
         ("POST", wf("/rollback"), Some(json!({"to_version": 1}))),
@@ -72,11 +58,7 @@ async fn workflow_routes_append_the_expected_events() {
         as_definition(&definition(1)),
         "rollback restores version 1's definition"
     );
-    assert_eq!(
-        events[2].payload["description"],
-        serde_json::Value::Null,
-        "null clears the description"
-    );
+    assert_eq!(events[2].payload["description"], serde_json::Value::Null, "null clears the description");
     for event in &events {
         validate_payload(&event.event_type, &event.payload).unwrap();
         assert_eq!(event.workspace_id, app.workspace_id);
@@ -98,55 +80,24 @@ async fn workspace_member_team_and_key_routes() {
         .await;
     assert_eq!(renamed.status, 200, "{}", renamed.body);
     assert_eq!(renamed.etag(), 3, "a rename and a settings change");
-    let plan = app
-        .admin(
-            "PUT",
-            "/plan",
-            Some(json!({"plan": "enterprise"})),
-            &[("If-Match", "\"3\"")],
-        )
-        .await;
+    let plan = app.admin("PUT", "/plan", Some(json!({"plan": "enterprise"})), &[("If-Match", "\"3\"")]).await;
     assert_eq!(plan.status, 200, "{}", plan.body);
 
     let member = app
-        .admin(
-            "POST",
-            "/members",
-            Some(json!({"email": "Ada@Example.com", "role": "developer", "name": "Ada"})),
-            &[],
-        )
+        .admin("POST", "/members", Some(json!({"email": "Ada@Example.com", "role": "developer", "name": "Ada"})), &[])
         .await;
     assert_eq!(member.status, 201, "{}", member.body);
     let user = member.id();
-    assert_eq!(
-        member.header("location"),
-        Some(app.path(&format!("/members/{user}")).as_str())
-    );
-    let role = app
-        .admin(
-            "PATCH",
-            &format!("/members/{user}"),
-            Some(json!({"role": "operator"})),
-            &[],
-        )
-        .await;
+    assert_eq!(member.header("location"), Some(app.path(&format!("/members/{user}")).as_str()));
+    let role = app.admin("PATCH", &format!("/members/{user}"), Some(json!({"role": "operator"})), &[]).await;
     assert_eq!(role.status, 200, "{}", role.body);
 
     let team = app.admin("POST", "/teams", Some(json!({"name": "Data"})), &[]).await;
     assert_eq!(team.status, 201, "{}", team.body);
     let team_id = team.id();
-    let joined = app
-        .admin(
-            "POST",
-            &format!("/teams/{team_id}/members"),
-            Some(json!({"user_id": user})),
-            &[],
-        )
-        .await;
+    let joined = app.admin("POST", &format!("/teams/{team_id}/members"), Some(json!({"user_id": user})), &[]).await;
     assert_eq!(joined.status, 200, "{}", joined.body);
-    let left = app
-        .admin("DELETE", &format!("/teams/{team_id}/members/{user}"), None, &[])
-        .await;
+    let left = app.admin("DELETE", &format!("/teams/{team_id}/members/{user}"), None, &[]).await;
     assert_eq!(left.status, 204);
     assert!(left.header("etag").is_some() && left.header("x-consistency-token").is_some());
     let removed = app.admin("DELETE", &format!("/members/{user}"), None, &[]).await;
@@ -163,15 +114,11 @@ async fn workspace_member_team_and_key_routes() {
     assert_eq!(issued.status, 201, "{}", issued.body);
     let (key, key_id) = (issued.body["key"].as_str().unwrap().to_owned(), issued.id());
     assert!(key.starts_with(&format!("ffk_{}_", issued.body["prefix"].as_str().unwrap())));
-    let rotated = app
-        .admin("POST", &format!("/api-keys/{key_id}/rotate"), None, &[])
-        .await;
+    let rotated = app.admin("POST", &format!("/api-keys/{key_id}/rotate"), None, &[]).await;
     assert_eq!(rotated.status, 201, "{}", rotated.body);
     let new_key = rotated.body["key"].as_str().unwrap().to_owned();
     assert_ne!(new_key, key);
-    let old = app
-        .send("POST", &app.path("/workflows"), Some(&key), Some(json!({})), &[])
-        .await;
+    let old = app.send("POST", &app.path("/workflows"), Some(&key), Some(json!({})), &[]).await;
     old.assert_problem(401, "UNAUTHORIZED");
     let revoked = app.admin("DELETE", &format!("/api-keys/{key_id}"), None, &[]).await;
     assert_eq!(revoked.status, 204);
@@ -192,12 +139,8 @@ async fn workspace_member_team_and_key_routes() {
             "MemberRemoved"
         ]
     );
-    let key_events: Vec<String> = app
-        .events(&format!("apikey-{key_id}"))
-        .await
-        .into_iter()
-        .map(|e| e.event_type)
-        .collect();
+    let key_events: Vec<String> =
+        app.events(&format!("apikey-{key_id}")).await.into_iter().map(|e| e.event_type).collect();
     assert_eq!(key_events, ["ApiKeyIssued", "ApiKeyRotated", "ApiKeyRevoked"]);
 }
 
@@ -206,22 +149,12 @@ async fn events_record_actor_correlation_and_causation() {
     let app = TestApp::spawn().await;
     let (_, admin_key_id) = app.issue_key("admin").await;
     let body = json!({"name": "Traced", "definition": definition(0)});
-    let with_request_id = app
-        .admin(
-            "POST",
-            "/workflows",
-            Some(body.clone()),
-            &[("X-Request-Id", "client-req-42")],
-        )
-        .await;
+    let with_request_id =
+        app.admin("POST", "/workflows", Some(body.clone()), &[("X-Request-Id", "client-req-42")]).await;
     let event = &app.events(&format!("workflow-{}", with_request_id.id())).await[0];
     assert_eq!(event.correlation_id.as_deref(), Some("client-req-42"));
     assert_eq!(event.actor.kind, event_schemas::ActorKind::ApiKey);
-    assert_ne!(
-        event.actor.id,
-        admin_key_id.to_string(),
-        "the bootstrap key made this call"
-    );
+    assert_ne!(event.actor.id, admin_key_id.to_string(), "the bootstrap key made this call");
     assert!(event.causation_id.is_some());
     assert_eq!(with_request_id.header("x-request-id"), Some("client-req-42"));
 
@@ -234,9 +167,6 @@ async fn events_record_actor_correlation_and_causation() {
         )
         .await;
     let event = &app.events(&format!("workflow-{}", traced.id())).await[0];
-    assert_eq!(
-        event.correlation_id.as_deref(),
-        Some("4bf92f3577b34da6a3ce929d0e0e4736")
-    );
+    assert_eq!(event.correlation_id.as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
     assert_eq!(event.causation_id.as_deref(), traced.header("x-request-id"));
 }

@@ -10,33 +10,14 @@ async fn no_key_is_stored_or_logged_in_plaintext() {
     let mut keys = vec![app.admin_key.clone()];
     let (developer, developer_id) = app.issue_key("developer").await;
     keys.push(developer.clone());
-    let rotated = app
-        .admin(
-            "POST",
-            &format!("/api-keys/{developer_id}/rotate"),
-            None,
-            &[("Idempotency-Key", "rot")],
-        )
-        .await;
+    let rotated =
+        app.admin("POST", &format!("/api-keys/{developer_id}/rotate"), None, &[("Idempotency-Key", "rot")]).await;
     keys.push(rotated.body["key"].as_str().unwrap().to_owned());
     let body = json!({"name": "With key", "definition": definition(1)});
-    app.send(
-        "POST",
-        &app.path("/workflows"),
-        Some(&keys[2]),
-        Some(body),
-        &[("Idempotency-Key", "k1")],
-    )
-    .await;
-    app.send("POST", &app.path("/workflows"), Some(&developer), Some(json!({})), &[])
-        .await; // the old key: 401
+    app.send("POST", &app.path("/workflows"), Some(&keys[2]), Some(body), &[("Idempotency-Key", "k1")]).await;
+    app.send("POST", &app.path("/workflows"), Some(&developer), Some(json!({})), &[]).await; // the old key: 401
     let issued = app
-        .admin(
-            "POST",
-            "/api-keys",
-            Some(json!({"name": "idem", "role": "viewer"})),
-            &[("Idempotency-Key", "i")],
-        )
+        .admin("POST", "/api-keys", Some(json!({"name": "idem", "role": "viewer"})), &[("Idempotency-Key", "i")])
         .await;
     keys.push(issued.body["key"].as_str().unwrap().to_owned());
 
@@ -70,10 +51,7 @@ async fn no_key_is_stored_or_logged_in_plaintext() {
     for key in &keys {
         let secret = key.rsplit('_').next().unwrap();
         for (place, text) in [("tables", &dump), ("idempotency bodies", &idempotency), ("logs", &logs)] {
-            assert!(
-                !text.contains(key.as_str()) && !text.contains(secret),
-                "a key appears in the {place}"
-            );
+            assert!(!text.contains(key.as_str()) && !text.contains(secret), "a key appears in the {place}");
         }
     }
 }

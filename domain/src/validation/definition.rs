@@ -30,11 +30,7 @@ impl ValidDefinition {
             // Only a graph whose edges all resolve can be checked for cycles.
             check_acyclic(&definition, &mut errors);
         }
-        if errors.is_empty() {
-            Ok(Self(definition))
-        } else {
-            Err(ValidationErrors(errors))
-        }
+        if errors.is_empty() { Ok(Self(definition)) } else { Err(ValidationErrors(errors)) }
     }
 
     pub fn as_definition(&self) -> &WorkflowDefinition {
@@ -62,20 +58,14 @@ fn check_sizes(definition: &WorkflowDefinition, errors: &mut Vec<FieldError>) {
         ));
     }
     if !definition.nodes.iter().any(|n| n.node_type == NodeType::Trigger) {
-        errors.push(FieldError::new(
-            "definition.nodes",
-            "missing_trigger",
-            "needs at least one trigger node",
-        ));
+        errors.push(FieldError::new("definition.nodes", "missing_trigger", "needs at least one trigger node"));
     }
 }
 
 fn check_id(field: String, id: &str, errors: &mut Vec<FieldError>) -> bool {
     let valid = !id.is_empty()
         && id.chars().count() <= MAX_ID_CHARS
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
     if !valid {
         errors.push(FieldError::new(
             field,
@@ -98,31 +88,15 @@ fn check_nodes(definition: &WorkflowDefinition, errors: &mut Vec<FieldError>) {
             ));
         }
         if node.name.trim().is_empty() || node.name.chars().count() > MAX_NAME_CHARS {
-            errors.push(FieldError::new(
-                field("name"),
-                "invalid_length",
-                "must be 1-255 characters",
-            ));
+            errors.push(FieldError::new(field("name"), "invalid_length", "must be 1-255 characters"));
         } else if contains_markup(&node.name) {
-            errors.push(FieldError::new(
-                field("name"),
-                "forbidden_content",
-                "must not contain script patterns",
-            ));
+            errors.push(FieldError::new(field("name"), "forbidden_content", "must not contain script patterns"));
         }
         let config = serde_json::Value::Object(node.config.clone());
         if config.to_string().len() > MAX_CONFIG_BYTES {
-            errors.push(FieldError::new(
-                field("config"),
-                "too_long",
-                "must be at most 64 KiB of JSON",
-            ));
+            errors.push(FieldError::new(field("config"), "too_long", "must be at most 64 KiB of JSON"));
         } else if json_contains_markup(&config) {
-            errors.push(FieldError::new(
-                field("config"),
-                "forbidden_content",
-                "must not contain script patterns",
-            ));
+            errors.push(FieldError::new(field("config"), "forbidden_content", "must not contain script patterns"));
         }
     }
 }
@@ -141,11 +115,7 @@ fn check_edges(definition: &WorkflowDefinition, errors: &mut Vec<FieldError>) {
         }
         for (end, node) in [("source", &edge.source), ("target", &edge.target)] {
             if !node_ids.contains(node.as_str()) {
-                errors.push(FieldError::new(
-                    field(end),
-                    "unknown_node",
-                    format!("no node has id {node:?}"),
-                ));
+                errors.push(FieldError::new(field(end), "unknown_node", format!("no node has id {node:?}")));
             }
         }
         if let Some(condition) = &edge.condition
@@ -166,10 +136,7 @@ fn check_acyclic(definition: &WorkflowDefinition, errors: &mut Vec<FieldError>) 
     let mut outgoing: HashMap<&str, Vec<&str>> = HashMap::new();
     for edge in &definition.edges {
         *incoming.entry(edge.target.as_str()).or_default() += 1;
-        outgoing
-            .entry(edge.source.as_str())
-            .or_default()
-            .push(edge.target.as_str());
+        outgoing.entry(edge.source.as_str()).or_default().push(edge.target.as_str());
     }
     let mut ready: VecDeque<&str> = incoming.iter().filter(|(_, n)| **n == 0).map(|(id, _)| *id).collect();
     let mut ordered = 0;
@@ -189,10 +156,7 @@ fn check_acyclic(definition: &WorkflowDefinition, errors: &mut Vec<FieldError>) 
         errors.push(FieldError::new(
             "definition.edges",
             "cycle",
-            format!(
-                "the graph must be acyclic; these nodes are on or after a cycle: {}",
-                stuck.join(", ")
-            ),
+            format!("the graph must be acyclic; these nodes are on or after a cycle: {}", stuck.join(", ")),
         ));
     }
 }
@@ -214,12 +178,7 @@ mod tests {
     }
 
     fn edge(id: &str, source: &str, target: &str) -> Edge {
-        Edge {
-            id: id.into(),
-            source: source.into(),
-            target: target.into(),
-            condition: None,
-        }
+        Edge { id: id.into(), source: source.into(), target: target.into(), condition: None }
     }
 
     fn codes(definition: WorkflowDefinition) -> Vec<(String, &'static str)> {
@@ -231,11 +190,7 @@ mod tests {
 
     fn chain() -> WorkflowDefinition {
         WorkflowDefinition {
-            nodes: vec![
-                node("t", NodeType::Trigger),
-                node("a", NodeType::Action),
-                node("b", NodeType::Action),
-            ],
+            nodes: vec![node("t", NodeType::Trigger), node("a", NodeType::Action), node("b", NodeType::Action)],
             edges: vec![edge("e1", "t", "a"), edge("e2", "a", "b")],
         }
     }
@@ -281,22 +236,14 @@ mod tests {
 
         let mut d = chain();
         d.edges[0].condition = Some("x onclick=y".into());
-        assert_eq!(
-            codes(d),
-            [("definition.edges[0].condition".into(), "invalid_condition")]
-        );
+        assert_eq!(codes(d), [("definition.edges[0].condition".into(), "invalid_condition")]);
     }
 
     #[test]
     fn size_limits_are_exact() {
-        let mut d = WorkflowDefinition {
-            nodes: vec![node("t", NodeType::Trigger)],
-            edges: vec![],
-        };
-        d.nodes
-            .extend((1..MAX_NODES).map(|i| node(&format!("n{i}"), NodeType::Action)));
-        d.edges
-            .extend((0..MAX_EDGES).map(|j| edge(&format!("e{j}"), "t", &format!("n{}", 1 + j % 199))));
+        let mut d = WorkflowDefinition { nodes: vec![node("t", NodeType::Trigger)], edges: vec![] };
+        d.nodes.extend((1..MAX_NODES).map(|i| node(&format!("n{i}"), NodeType::Action)));
+        d.edges.extend((0..MAX_EDGES).map(|j| edge(&format!("e{j}"), "t", &format!("n{}", 1 + j % 199))));
         assert_eq!(codes(d.clone()), vec![]);
 
         d.nodes.push(node("extra", NodeType::Action));

@@ -27,9 +27,9 @@ pub fn json_contains_markup(value: &serde_json::Value) -> bool {
     match value {
         serde_json::Value::String(s) => contains_markup(s),
         serde_json::Value::Array(items) => items.iter().any(json_contains_markup),
-        serde_json::Value::Object(fields) => fields
-            .iter()
-            .any(|(key, value)| contains_markup(key) || json_contains_markup(value)),
+        serde_json::Value::Object(fields) => {
+            fields.iter().any(|(key, value)| contains_markup(key) || json_contains_markup(value))
+        }
         _ => false,
     }
 }
@@ -54,15 +54,7 @@ mod tests {
 
     #[test]
     fn leaves_ordinary_text_alone() {
-        for fine in [
-            "Nightly sync",
-            "condition=ready",
-            "go on = soon",
-            "on",
-            "one",
-            "scripted report",
-            "java script",
-        ] {
+        for fine in ["Nightly sync", "condition=ready", "go on = soon", "on", "one", "scripted report", "java script"] {
             assert!(!contains_markup(fine), "{fine}");
         }
     }
@@ -72,8 +64,6 @@ mod tests {
         let value = serde_json::json!({"a": [1, {"b": "javascript:x"}]});
         assert!(json_contains_markup(&value));
         assert!(json_contains_markup(&serde_json::json!({"onload=": 1})));
-        assert!(!json_contains_markup(
-            &serde_json::json!({"url": "https://example.com"})
-        ));
+        assert!(!json_contains_markup(&serde_json::json!({"url": "https://example.com"})));
     }
 }

@@ -11,23 +11,12 @@ fn parse_label(field: &str, raw: &str, max: usize) -> Result<String, FieldError>
         return Err(FieldError::new(field, "required", "must not be empty"));
     }
     if length > max {
-        return Err(FieldError::new(
-            field,
-            "too_long",
-            format!("must be at most {max} characters"),
-        ));
+        return Err(FieldError::new(field, "too_long", format!("must be at most {max} characters")));
     }
     if raw.trim() != raw {
-        return Err(FieldError::new(
-            field,
-            "invalid_format",
-            "must not start or end with spaces",
-        ));
+        return Err(FieldError::new(field, "invalid_format", "must not start or end with spaces"));
     }
-    if let Some(bad) = raw
-        .chars()
-        .find(|c| !(c.is_alphanumeric() || matches!(c, ' ' | '-' | '_')))
-    {
+    if let Some(bad) = raw.chars().find(|c| !(c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))) {
         return Err(FieldError::new(
             field,
             "invalid_characters",
@@ -41,18 +30,10 @@ fn parse_label(field: &str, raw: &str, max: usize) -> Result<String, FieldError>
 /// or script patterns.
 fn parse_text(field: &str, raw: &str, max: usize) -> Result<String, FieldError> {
     if raw.chars().count() > max {
-        return Err(FieldError::new(
-            field,
-            "too_long",
-            format!("must be at most {max} characters"),
-        ));
+        return Err(FieldError::new(field, "too_long", format!("must be at most {max} characters")));
     }
     if raw.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
-        return Err(FieldError::new(
-            field,
-            "invalid_characters",
-            "must not contain control characters",
-        ));
+        return Err(FieldError::new(field, "invalid_characters", "must not contain control characters"));
     }
     if contains_markup(raw) {
         return Err(FieldError::new(
@@ -165,17 +146,11 @@ impl Tags {
     pub fn parse(raw: &[String]) -> Result<Self, ValidationErrors> {
         let mut errors = Vec::new();
         if raw.len() > Self::MAX_TAGS {
-            errors.push(FieldError::new(
-                "tags",
-                "too_many",
-                format!("at most {} tags", Self::MAX_TAGS),
-            ));
+            errors.push(FieldError::new("tags", "too_many", format!("at most {} tags", Self::MAX_TAGS)));
         }
         for (i, tag) in raw.iter().enumerate() {
             let field = format!("tags[{i}]");
-            let valid_chars = tag
-                .chars()
-                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+            let valid_chars = tag.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
             if tag.is_empty() || tag.chars().count() > 64 || !valid_chars {
                 errors.push(FieldError::new(
                     field,
@@ -183,18 +158,10 @@ impl Tags {
                     "must be 1-64 letters, digits, '-', '_', '.' or ':'",
                 ));
             } else if raw[..i].contains(tag) {
-                errors.push(FieldError::new(
-                    field,
-                    "duplicate",
-                    format!("tag {tag:?} is listed twice"),
-                ));
+                errors.push(FieldError::new(field, "duplicate", format!("tag {tag:?} is listed twice")));
             }
         }
-        if errors.is_empty() {
-            Ok(Self(raw.to_vec()))
-        } else {
-            Err(ValidationErrors(errors))
-        }
+        if errors.is_empty() { Ok(Self(raw.to_vec())) } else { Err(ValidationErrors(errors)) }
     }
 
     pub fn into_inner(self) -> Vec<String> {
@@ -209,9 +176,7 @@ pub struct Slug(String);
 
 impl Slug {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let chars_ok = raw
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        let chars_ok = raw.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         let ends_ok = !raw.starts_with('-') && !raw.ends_with('-');
         if !(3..=63).contains(&raw.len()) || !chars_ok || !ends_ok || raw.contains("--") {
             return Err(FieldError::new(
@@ -253,13 +218,7 @@ pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let invalid = || {
-            FieldError::new(
-                "email",
-                "invalid_format",
-                "must be an email address like name@example.com",
-            )
-        };
+        let invalid = || FieldError::new("email", "invalid_format", "must be an email address like name@example.com");
         let (local, domain) = raw.split_once('@').ok_or_else(invalid)?;
         let domain_ok = domain.contains('.')
             && !domain.starts_with('.')
@@ -267,9 +226,7 @@ impl Email {
             && domain.chars().all(|c| c.is_alphanumeric() || c == '.' || c == '-');
         let local_ok = !local.is_empty()
             && local.len() <= 64
-            && local
-                .chars()
-                .all(|c| !c.is_whitespace() && !c.is_control() && !matches!(c, '<' | '>' | '@' | '"'));
+            && local.chars().all(|c| !c.is_whitespace() && !c.is_control() && !matches!(c, '<' | '>' | '@' | '"'));
         if raw.len() > 254 || !domain_ok || !local_ok {
             return Err(invalid());
         }
@@ -293,11 +250,7 @@ impl KeyPrefix {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let ok = (8..=16).contains(&raw.len()) && raw.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
         if !ok {
-            return Err(FieldError::new(
-                "prefix",
-                "invalid_format",
-                "must be 8-16 lowercase letters and digits",
-            ));
+            return Err(FieldError::new("prefix", "invalid_format", "must be 8-16 lowercase letters and digits"));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -315,11 +268,7 @@ impl KeyHash {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let ok = raw.len() == 64 && raw.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
         if !ok {
-            return Err(FieldError::new(
-                "key_hash",
-                "invalid_format",
-                "must be 64 lowercase hex digits",
-            ));
+            return Err(FieldError::new("key_hash", "invalid_format", "must be 64 lowercase hex digits"));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -341,11 +290,7 @@ impl Settings {
             return Err(FieldError::new("settings", "invalid_type", "must be a JSON object"));
         };
         if raw.to_string().len() > Self::MAX_BYTES {
-            return Err(FieldError::new(
-                "settings",
-                "too_long",
-                "must be at most 64 KiB of JSON",
-            ));
+            return Err(FieldError::new("settings", "too_long", "must be at most 64 KiB of JSON"));
         }
         if json_contains_markup(raw) {
             return Err(FieldError::new(
@@ -381,14 +326,8 @@ mod tests {
     fn descriptions_are_bounded_and_script_free() {
         assert!(Description::parse(&"d".repeat(1000)).is_ok());
         assert_eq!(Description::parse(&"d".repeat(1001)).unwrap_err().code, "too_long");
-        assert_eq!(
-            Description::parse("see javascript:void(0)").unwrap_err().code,
-            "forbidden_content"
-        );
-        assert_eq!(
-            Description::parse("<a onmouseover=x>").unwrap_err().code,
-            "forbidden_content"
-        );
+        assert_eq!(Description::parse("see javascript:void(0)").unwrap_err().code, "forbidden_content");
+        assert_eq!(Description::parse("<a onmouseover=x>").unwrap_err().code, "forbidden_content");
     }
 
     #[test]
@@ -406,14 +345,7 @@ mod tests {
         }
         assert_eq!(Slug::from_name("Acme Corp, Inc.").unwrap().as_str(), "acme-corp-inc");
         assert_eq!(Email::parse("Ada@Example.com").unwrap().as_str(), "ada@example.com");
-        for bad in [
-            "ada",
-            "ada@",
-            "@example.com",
-            "ada@example",
-            "a da@example.com",
-            "<a>@x.com",
-        ] {
+        for bad in ["ada", "ada@", "@example.com", "ada@example", "a da@example.com", "<a>@x.com"] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }
@@ -421,14 +353,9 @@ mod tests {
     #[test]
     fn settings_must_be_a_clean_object() {
         assert!(Settings::parse(&serde_json::json!({"timezone": "UTC"})).is_ok());
+        assert_eq!(Settings::parse(&serde_json::json!([1])).unwrap_err().code, "invalid_type");
         assert_eq!(
-            Settings::parse(&serde_json::json!([1])).unwrap_err().code,
-            "invalid_type"
-        );
-        assert_eq!(
-            Settings::parse(&serde_json::json!({"banner": "<script>x</script>"}))
-                .unwrap_err()
-                .code,
+            Settings::parse(&serde_json::json!({"banner": "<script>x</script>"})).unwrap_err().code,
             "forbidden_content"
         );
     }

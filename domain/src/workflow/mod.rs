@@ -143,15 +143,9 @@ impl Workflow {
                 message: message.clone().into_inner(),
             }
             .into(),
-            C::ChangeDetails {
-                name,
-                description,
-                tags,
-            } => {
+            C::ChangeDetails { name, description, tags } => {
                 let changed = WorkflowDetailsChanged {
-                    name: name
-                        .as_ref()
-                        .map_or_else(|| self.name.clone(), |n| n.as_str().to_owned()),
+                    name: name.as_ref().map_or_else(|| self.name.clone(), |n| n.as_str().to_owned()),
                     description: match description {
                         Some(d) => d.clone().map(Description::into_inner),
                         None => self.description.clone(),
@@ -174,27 +168,16 @@ impl Workflow {
                 if self.environments.get(environment) == Some(&version) {
                     return Ok(vec![]);
                 }
-                WorkflowPromoted {
-                    environment: *environment,
-                    version,
-                }
-                .into()
+                WorkflowPromoted { environment: *environment, version }.into()
             }
             C::Archive => WorkflowArchived {}.into(),
             C::RollBack { to_version } => {
-                let no_such = WorkflowError::NoSuchVersion {
-                    requested: *to_version,
-                    latest: self.version,
-                };
+                let no_such = WorkflowError::NoSuchVersion { requested: *to_version, latest: self.version };
                 if *to_version < 1 || *to_version > self.version {
                     return Err(no_such);
                 }
                 let definition = self.definition_at(*to_version).ok_or(no_such)?;
-                WorkflowRolledBack {
-                    to_version: *to_version,
-                    definition: (**definition).clone(),
-                }
-                .into()
+                WorkflowRolledBack { to_version: *to_version, definition: (**definition).clone() }.into()
             }
         };
         Ok(vec![event])
@@ -215,17 +198,7 @@ impl Aggregate for Workflow {
 
     fn decide(&self, command: &WorkflowCommand) -> Result<Vec<WorkflowEvent>, WorkflowError> {
         match (self.id, command) {
-            (
-                None,
-                WorkflowCommand::Create {
-                    workflow_id,
-                    name,
-                    description,
-                    tags,
-                    team_id,
-                    definition,
-                },
-            ) => Ok(vec![
+            (None, WorkflowCommand::Create { workflow_id, name, description, tags, team_id, definition }) => Ok(vec![
                 WorkflowCreated {
                     workflow_id: *workflow_id,
                     name: name.as_str().to_owned(),

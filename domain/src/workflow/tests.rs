@@ -21,23 +21,11 @@ fn definition(actions: usize) -> WorkflowDefinition {
             id: format!("a{i}"),
             node_type: NodeType::Action,
             name: format!("Action {i}"),
-            position: Position {
-                x: 100.0 * (i + 1) as f64,
-                y: 0.0,
-            },
+            position: Position { x: 100.0 * (i + 1) as f64, y: 0.0 },
             config: Default::default(),
         });
-        let source = if i == 0 {
-            "start".to_owned()
-        } else {
-            format!("a{}", i - 1)
-        };
-        edges.push(Edge {
-            id: format!("e{i}"),
-            source,
-            target: format!("a{i}"),
-            condition: None,
-        });
+        let source = if i == 0 { "start".to_owned() } else { format!("a{}", i - 1) };
+        edges.push(Edge { id: format!("e{i}"), source, target: format!("a{i}"), condition: None });
     }
     WorkflowDefinition { nodes, edges }
 }
@@ -55,11 +43,7 @@ fn created() -> WorkflowEvent {
 }
 
 fn changed(actions: usize) -> WorkflowEvent {
-    WorkflowDefinitionChanged {
-        definition: definition(actions),
-        message: format!("{actions} actions"),
-    }
-    .into()
+    WorkflowDefinitionChanged { definition: definition(actions), message: format!("{actions} actions") }.into()
 }
 
 fn change(actions: usize) -> WorkflowCommand {
@@ -85,29 +69,17 @@ fn create_records_the_first_version() {
     };
     assert_eq!(given(&[]).decide(&command), Ok(vec![created()]));
     assert_eq!(given(&[created()]).decide(&command), Err(WorkflowError::AlreadyExists));
-    assert_eq!(
-        given(&[]).decide(&WorkflowCommand::Publish),
-        Err(WorkflowError::NotFound)
-    );
+    assert_eq!(given(&[]).decide(&WorkflowCommand::Publish), Err(WorkflowError::NotFound));
 }
 
 #[test]
 fn each_definition_is_kept_by_version() {
-    let state = given(&[
-        created(),
-        changed(2),
-        WorkflowPublished { version: 2 }.into(),
-        changed(3),
-    ]);
+    let state = given(&[created(), changed(2), WorkflowPublished { version: 2 }.into(), changed(3)]);
     assert_eq!(state.version, 4);
     assert_eq!(state.definition_at(1).unwrap().nodes.len(), 2);
     assert_eq!(state.definition_at(3).unwrap().nodes.len(), 3);
     assert_eq!(state.definition().unwrap().nodes.len(), 4);
-    assert_eq!(
-        state.status,
-        WorkflowStatus::Draft,
-        "a change after publishing is a draft again"
-    );
+    assert_eq!(state.status, WorkflowStatus::Draft, "a change after publishing is a draft again");
 }
 
 #[test]
@@ -115,101 +87,56 @@ fn rollback_brings_back_the_definition_of_an_existing_version() {
     let state = given(&[created(), changed(2), changed(3)]);
     assert_eq!(
         state.decide(&WorkflowCommand::RollBack { to_version: 2 }),
-        Ok(vec![
-            WorkflowRolledBack {
-                to_version: 2,
-                definition: definition(2)
-            }
-            .into()
-        ])
+        Ok(vec![WorkflowRolledBack { to_version: 2, definition: definition(2) }.into()])
     );
     for bad in [0, 4, -1] {
         assert_eq!(
             state.decide(&WorkflowCommand::RollBack { to_version: bad }),
-            Err(WorkflowError::NoSuchVersion {
-                requested: bad,
-                latest: 3
-            })
+            Err(WorkflowError::NoSuchVersion { requested: bad, latest: 3 })
         );
     }
 }
 
 #[test]
 fn only_a_published_version_goes_to_prod() {
-    let prod = WorkflowCommand::Promote {
-        environment: Environment::Prod,
-    };
+    let prod = WorkflowCommand::Promote { environment: Environment::Prod };
     assert_eq!(given(&[created()]).decide(&prod), Err(WorkflowError::NotPublished));
     let published = given(&[created(), WorkflowPublished { version: 1 }.into()]);
     assert_eq!(
         published.decide(&prod),
-        Ok(vec![
-            WorkflowPromoted {
-                environment: Environment::Prod,
-                version: 1
-            }
-            .into()
-        ])
+        Ok(vec![WorkflowPromoted { environment: Environment::Prod, version: 1 }.into()])
     );
     let edited = given(&[created(), WorkflowPublished { version: 1 }.into(), changed(2)]);
     assert_eq!(edited.decide(&prod), Err(WorkflowError::NotPublished));
-    let staging = WorkflowCommand::Promote {
-        environment: Environment::Staging,
-    };
+    let staging = WorkflowCommand::Promote { environment: Environment::Staging };
     assert_eq!(
         edited.decide(&staging),
-        Ok(vec![
-            WorkflowPromoted {
-                environment: Environment::Staging,
-                version: 3
-            }
-            .into()
-        ])
+        Ok(vec![WorkflowPromoted { environment: Environment::Staging, version: 3 }.into()])
     );
 }
 
 #[test]
 fn an_archived_workflow_takes_no_edits_until_restored() {
-    let archived = given(&[
-        created(),
-        WorkflowPublished { version: 1 }.into(),
-        WorkflowArchived {}.into(),
-    ]);
+    let archived = given(&[created(), WorkflowPublished { version: 1 }.into(), WorkflowArchived {}.into()]);
     for command in [
         change(2),
         WorkflowCommand::Publish,
         WorkflowCommand::Archive,
         WorkflowCommand::RollBack { to_version: 1 },
-        WorkflowCommand::Promote {
-            environment: Environment::Dev,
-        },
-        WorkflowCommand::ChangeDetails {
-            name: Some(WorkflowName::parse("x").unwrap()),
-            description: None,
-            tags: None,
-        },
+        WorkflowCommand::Promote { environment: Environment::Dev },
+        WorkflowCommand::ChangeDetails { name: Some(WorkflowName::parse("x").unwrap()), description: None, tags: None },
     ] {
         assert_eq!(archived.decide(&command), Err(WorkflowError::Archived), "{command:?}");
     }
-    assert_eq!(
-        archived.decide(&WorkflowCommand::Restore),
-        Ok(vec![WorkflowRestored {}.into()])
-    );
+    assert_eq!(archived.decide(&WorkflowCommand::Restore), Ok(vec![WorkflowRestored {}.into()]));
     let restored = given(&[
         created(),
         WorkflowPublished { version: 1 }.into(),
         WorkflowArchived {}.into(),
         WorkflowRestored {}.into(),
     ]);
-    assert_eq!(
-        restored.status,
-        WorkflowStatus::Published,
-        "restore returns to the status before archiving"
-    );
-    assert_eq!(
-        given(&[created()]).decide(&WorkflowCommand::Restore),
-        Err(WorkflowError::NotArchived)
-    );
+    assert_eq!(restored.status, WorkflowStatus::Published, "restore returns to the status before archiving");
+    assert_eq!(given(&[created()]).decide(&WorkflowCommand::Restore), Err(WorkflowError::NotArchived));
 }
 
 #[test]
@@ -229,12 +156,7 @@ fn details_change_keeps_what_is_not_named_and_skips_no_ops() {
     assert_eq!(
         state.decide(&tags),
         Ok(vec![
-            WorkflowDetailsChanged {
-                name: "Nightly sync".into(),
-                description: None,
-                tags: vec!["etl".into()]
-            }
-            .into()
+            WorkflowDetailsChanged { name: "Nightly sync".into(), description: None, tags: vec!["etl".into()] }.into()
         ])
     );
     assert_eq!(

@@ -71,29 +71,19 @@ pub(super) async fn append_in_transaction(
 
 /// Checks what can be checked without the database; returns the batch's workspace.
 fn check_batch(events: &[NewEvent]) -> Result<Uuid, StoreError> {
-    let first = events
-        .first()
-        .ok_or_else(|| StoreError::InvalidAppend("an append needs at least one event".into()))?;
+    let first = events.first().ok_or_else(|| StoreError::InvalidAppend("an append needs at least one event".into()))?;
     if events.len() > MAX_EVENTS_PER_APPEND {
-        return Err(StoreError::InvalidAppend(format!(
-            "at most {MAX_EVENTS_PER_APPEND} events per append"
-        )));
+        return Err(StoreError::InvalidAppend(format!("at most {MAX_EVENTS_PER_APPEND} events per append")));
     }
     if events.iter().any(|e| e.workspace_id != first.workspace_id) {
-        return Err(StoreError::InvalidAppend(
-            "all events of one append belong to one workspace".into(),
-        ));
+        return Err(StoreError::InvalidAppend("all events of one append belong to one workspace".into()));
     }
     if events.iter().any(|e| e.event_type.is_empty() || e.schema_version == 0) {
-        return Err(StoreError::InvalidAppend(
-            "every event needs a type and a schema version >= 1".into(),
-        ));
+        return Err(StoreError::InvalidAppend("every event needs a type and a schema version >= 1".into()));
     }
     let mut ids = HashSet::new();
     if !events.iter().all(|e| ids.insert(e.event_id)) {
-        return Err(StoreError::InvalidAppend(
-            "an event id appears twice in one append".into(),
-        ));
+        return Err(StoreError::InvalidAppend("an event id appears twice in one append".into()));
     }
     Ok(first.workspace_id)
 }
@@ -124,10 +114,8 @@ async fn append_at(
     events: &[NewEvent],
 ) -> Result<AppendResult, StoreError> {
     let workspace_id = check_batch(events)?;
-    let canonical: Vec<Vec<u8>> = (version + 1..)
-        .zip(events)
-        .map(|(v, event)| canonical_envelope(stream_id, v, event))
-        .collect();
+    let canonical: Vec<Vec<u8>> =
+        (version + 1..).zip(events).map(|(v, event)| canonical_envelope(stream_id, v, event)).collect();
     let row: Result<(i64, i64, i64, i64), sqlx::Error> = sqlx::query_as(
         "SELECT * FROM event_store.append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
@@ -149,12 +137,7 @@ async fn append_at(
     .await;
     let (first_version, last_version, first_position, last_position) =
         row.map_err(|e| append_error(e, stream_id, version))?;
-    Ok(AppendResult {
-        first_version,
-        last_version,
-        first_position,
-        last_position,
-    })
+    Ok(AppendResult { first_version, last_version, first_position, last_position })
 }
 
 /// Maps the errors `event_store.append_events` raises (see its migration) to [`StoreError`].
@@ -167,16 +150,8 @@ fn append_error(error: sqlx::Error, stream_id: &StreamId, expected: i64) -> Stor
         "FF001" => {
             let detail = db.try_downcast_ref::<PgDatabaseError>().and_then(|e| e.detail());
             let actual = detail.and_then(|d| d.parse::<i64>().ok()).filter(|v| *v > 0);
-            let expected = if expected == 0 {
-                ExpectedVersion::NoStream
-            } else {
-                ExpectedVersion::Exact(expected)
-            };
-            StoreError::WrongExpectedVersion {
-                stream_id: *stream_id,
-                expected: expected.to_string(),
-                actual,
-            }
+            let expected = if expected == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(expected) };
+            StoreError::WrongExpectedVersion { stream_id: *stream_id, expected: expected.to_string(), actual }
         }
         "FF002" => StoreError::StreamDeleted(*stream_id),
         "FF003" => StoreError::InvalidAppend(format!("stream {stream_id} belongs to another workspace")),
@@ -208,10 +183,7 @@ async fn find_original(
     }
     let stream = stream_id.to_string();
     let same_append = stored.len() == ids.len()
-        && stored
-            .iter()
-            .zip(&ids)
-            .all(|((id, s, _, _), expected)| id == expected && *s == stream)
+        && stored.iter().zip(&ids).all(|((id, s, _, _), expected)| id == expected && *s == stream)
         && stored.windows(2).all(|w| w[1].2 == w[0].2 + 1);
     if !same_append {
         return Err(StoreError::IdempotencyConflict(format!(

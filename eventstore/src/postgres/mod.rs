@@ -33,10 +33,7 @@ impl PgEventStore {
 
     /// Connects with a pool of `max_connections`.
     pub async fn connect(database_url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .connect(database_url)
-            .await?;
+        let pool = PgPoolOptions::new().max_connections(max_connections).connect(database_url).await?;
         Ok(Self::new(pool))
     }
 
@@ -61,9 +58,7 @@ impl TransactionalEventStore for PgEventStore {
     type Transaction = PgAppendTransaction;
 
     async fn begin(&self) -> Result<PgAppendTransaction, StoreError> {
-        Ok(PgAppendTransaction {
-            tx: self.pool.begin().await?,
-        })
+        Ok(PgAppendTransaction { tx: self.pool.begin().await? })
     }
 }
 

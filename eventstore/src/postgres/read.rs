@@ -65,10 +65,8 @@ impl EventStore for PgEventStore {
     async fn stream_info(&self, stream_id: &StreamId) -> Result<Option<StreamInfo>, StoreError> {
         // A row at version 0 exists only inside an uncommitted creating transaction.
         let sql = format!("SELECT {STREAM_COLUMNS} FROM event_store.streams WHERE stream_id = $1 AND version > 0");
-        let row: Option<StreamRow> = sqlx::query_as(&sql)
-            .bind(stream_id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row: Option<StreamRow> =
+            sqlx::query_as(&sql).bind(stream_id.to_string()).fetch_optional(&self.pool).await?;
         row.map(StreamInfo::try_from).transpose()
     }
 
@@ -77,11 +75,8 @@ impl EventStore for PgEventStore {
             "SELECT {STREAM_COLUMNS} FROM event_store.streams
              WHERE stream_id > $1 AND version > 0 ORDER BY stream_id LIMIT $2"
         );
-        let rows: Vec<StreamRow> = sqlx::query_as(&sql)
-            .bind(after.unwrap_or_default())
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<StreamRow> =
+            sqlx::query_as(&sql).bind(after.unwrap_or_default()).bind(limit).fetch_all(&self.pool).await?;
         rows.into_iter().map(StreamInfo::try_from).collect()
     }
 

@@ -68,18 +68,10 @@ impl TryFrom<GlobalRow> for GlobalEvent {
     type Error = StoreError;
 
     fn try_from(row: GlobalRow) -> Result<Self, StoreError> {
-        let tx_id = row
-            .tx_id
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("tx_id {:?} is not a number", row.tx_id)))?;
+        let tx_id =
+            row.tx_id.parse().map_err(|_| StoreError::Corrupt(format!("tx_id {:?} is not a number", row.tx_id)))?;
         let event = RecordedEvent::try_from(row.event)?;
-        Ok(GlobalEvent {
-            checkpoint: LogCheckpoint {
-                tx_id,
-                position: event.global_position,
-            },
-            event,
-        })
+        Ok(GlobalEvent { checkpoint: LogCheckpoint { tx_id, position: event.global_position }, event })
     }
 }
 
@@ -96,10 +88,8 @@ impl TryFrom<StreamRow> for StreamInfo {
     type Error = StoreError;
 
     fn try_from(row: StreamRow) -> Result<Self, StoreError> {
-        let stream_id: StreamId = row
-            .stream_id
-            .parse()
-            .map_err(|e| StoreError::Corrupt(format!("stream row {:?}: {e}", row.stream_id)))?;
+        let stream_id: StreamId =
+            row.stream_id.parse().map_err(|e| StoreError::Corrupt(format!("stream row {:?}: {e}", row.stream_id)))?;
         Ok(StreamInfo {
             stream_id,
             workspace_id: row.workspace_id,
