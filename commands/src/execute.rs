@@ -147,6 +147,25 @@ pub async fn load<A: StoredAggregate>(state: &AppState, workspace_id: Uuid, id: 
     Ok(Loaded { state: aggregate, stream_id, workspace_id, last_position, next: None })
 }
 
+/// Loads the stream for a command whose client expects `expected_version` (`If-Match`). When
+/// the cached state is at exactly that version it is used without reading: if another instance
+/// appended meanwhile, the append (expecting that version) is refused and the client gets the
+/// 412 its stale `If-Match` deserves.
+pub async fn load_expecting<A: StoredAggregate>(
+    state: &AppState,
+    workspace_id: Uuid,
+    id: Uuid,
+    expected_version: i64,
+) -> Result<Loaded<A>, ApiError> {
+    let stream_id = StreamId::new(A::CATEGORY, id);
+    match A::cache(state).get(&stream_id) {
+        Some(cached) if cached.workspace_id == workspace_id && cached.state.version() == expected_version => {
+            Ok(Loaded { state: cached.state, stream_id, workspace_id, last_position: cached.last_position, next: None })
+        }
+        _ => load(state, workspace_id, id).await,
+    }
+}
+
 /// A stream that cannot exist yet (its id was just made): nothing to read.
 pub fn new_stream<A: StoredAggregate>(workspace_id: Uuid, id: Uuid) -> Loaded<A> {
     let stream_id = StreamId::new(A::CATEGORY, id);
@@ -217,10 +236,8 @@ pub async fn commit(
     respond: impl FnOnce(&[AppendResult]) -> CommandResponse,
 ) -> Result<CommandResponse, ApiError> {
     let started = Instant::now();
-    let single = match changes.as_slice() {
-        [change] if idempotency.is_none() && !security_index::affected_by(&change.stream_id, &change.events) => true,
-        _ => false,
-    };
+    let single = matches!(changes.as_slice(),
+        [change] if idempotency.is_none() && !security_index::affected_by(&change.stream_id, &change.events));
     if single {
         // One stream, nothing else to write: a single autocommit statement, one round trip.
         let change = changes.into_iter().next().expect("one change");

@@ -15,7 +15,7 @@ use super::{double_option, location};
 use crate::app::AppState;
 use crate::auth::{Authorized, perm};
 use crate::error::ApiError;
-use crate::execute::{Provenance, commit, load, new_stream, run_change};
+use crate::execute::{Provenance, commit, load, load_expecting, new_stream, run_change};
 use crate::extract::{ApiJson, ApiPath, CommandContext, IfMatch};
 use crate::response::CommandResponse;
 
@@ -147,7 +147,7 @@ async fn update(
     command: Result<WorkflowCommand, ApiError>,
 ) -> Result<CommandResponse, ApiError> {
     let expected = if_match.required()?;
-    let loaded = load::<Workflow>(state, workspace_id, workflow_id).await?.existing()?;
+    let loaded = load_expecting::<Workflow>(state, workspace_id, workflow_id, expected).await?.existing()?;
     let command = command?;
     let mut loaded = loaded.at_version(expected)?;
     let change = loaded.decide(&command)?;
