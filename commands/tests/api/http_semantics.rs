@@ -194,3 +194,38 @@ async fn plan_quotas_hold_and_archiving_frees_a_slot() {
     assert_eq!(app.send("POST", &path, Some(&key), Some(create(99)), &[]).await.status, 201);
     app.send("POST", &path, Some(&key), Some(create(100)), &[]).await.assert_problem(409, "CONFLICT");
 }
+
+/// Two instances of the API on one database: each caches aggregate states, and neither ever
+/// decides on a state the other has moved past.
+#[tokio::test]
+async fn a_second_instance_never_acts_on_a_stale_cached_state() {
+    let app = TestApp::spawn().await;
+    let other = commands::CommandApi::bind(app.db.pool.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let other_base = format!("http://{}", other.local_addr());
+    tokio::spawn(other.run_until_stopped(std::future::pending()));
+    let id = app.create_workflow("Shared").await.id();
+    let path = app.path(&format!("/workflows/{id}/definition"));
+    let change = |steps: usize, if_match: &str| {
+        app.client
+            .put(format!("{other_base}{path}"))
+            .bearer_auth(&app.admin_key)
+            .header("If-Match", if_match)
+            .json(&json!({"definition": definition(steps), "message": format!("{steps} steps")}))
+            .send()
+    };
+    // The second instance caches version 2.
+    assert_eq!(change(2, "\"1\"").await.unwrap().status(), 200);
+    // The first instance moves the workflow to version 3.
+    let body = json!({"definition": definition(3), "message": "elsewhere"});
+    assert_eq!(
+        app.admin("PUT", &format!("/workflows/{id}/definition"), Some(body), &[("If-Match", "\"2\"")]).await.status,
+        200
+    );
+    // A client still at version 2 is refused by the second instance, whose cache says 2.
+    assert_eq!(change(4, "\"2\"").await.unwrap().status(), 412);
+    // A client at version 3 succeeds there: the instance catches up first.
+    assert_eq!(change(4, "\"3\"").await.unwrap().status(), 200);
+    let events = app.events(&format!("workflow-{id}")).await;
+    assert_eq!(events.len(), 4);
+    assert_eq!(events[3].payload["message"], "4 steps");
+}
