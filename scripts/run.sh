@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
-# Sets everything up and brings the system up on this machine: PostgreSQL, the database and its
-# migrations, then checks the event store's hash chains.
+# Sets everything up and runs FlowFuse on this machine: PostgreSQL, the database and its
+# migrations, a demo workspace with its admin API key, then `flowfuse serve` in the foreground
+# (Ctrl-C stops it). The command API listens on COMMAND_API_ADDR (default 127.0.0.1:8080).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 
-say "building flowfuse"
+say "building flowfuse (release)"
 cargo build --release --quiet
 flowfuse=target/release/flowfuse
 
 "$flowfuse" migrate
-"$flowfuse" events verify --all
-say "ready: try 'target/release/flowfuse events tail' or 'target/release/flowfuse --help'"
+say "creating a demo workspace"
+demo=$("$flowfuse" workspace create --name "Demo" --slug "demo-$(date +%s)" --format env)
+cat <<MSG
+
+  Demo workspace ready. Paste these into the shell where you try the quickstart:
+
+$(printf '    %s\n' "$demo")
+
+  The API key is shown this once; only its SHA-256 hash is stored.
+
+MSG
+exec "$flowfuse" serve

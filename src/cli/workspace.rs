@@ -16,7 +16,17 @@ pub enum WorkspaceCommand {
         slug: Option<String>,
         #[arg(long, value_enum, default_value_t = PlanArg::Free)]
         plan: PlanArg,
+        /// `json`, or `env` for shell lines (`eval "$(flowfuse workspace create … --format env)"`)
+        /// that set FLOWFUSE_WORKSPACE_ID and FLOWFUSE_API_KEY.
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Json,
+    Env,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -37,11 +47,18 @@ impl From<PlanArg> for Plan {
 }
 
 pub async fn run(database_url: &str, command: WorkspaceCommand) -> anyhow::Result<()> {
-    let WorkspaceCommand::Create { name, slug, plan } = command;
+    let WorkspaceCommand::Create { name, slug, plan, format } = command;
     let pool = crate::database::connect(database_url, 2).await?;
     let created = commands::bootstrap::create_workspace(&pool, &name, slug.as_deref(), plan.into())
         .await
         .map_err(|error| anyhow::anyhow!("{}", error.problem().detail))?;
-    println!("{}", serde_json::to_string_pretty(&created)?);
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&created)?),
+        // Both values are made of letters, digits, '-' and '_': nothing to quote.
+        Format::Env => println!(
+            "export FLOWFUSE_WORKSPACE_ID={}\nexport FLOWFUSE_API_KEY={}",
+            created.workspace_id, created.api_key
+        ),
+    }
     Ok(())
 }

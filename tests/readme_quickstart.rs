@@ -1,0 +1,62 @@
+//! The README's quickstart, pasted as it is into bash against a running `flowfuse serve`: it
+//! must keep working as the code changes.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use eventstore::testing::TestDatabase;
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn quickstart() -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let after_marker = readme.split("<!-- quickstart -->").nth(1).expect("README marks its quickstart");
+    let block = after_marker.split("```sh\n").nth(1).expect("a sh block follows the marker");
+    block.split("\n```").next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_readme_quickstart_works_when_pasted() {
+    let db = TestDatabase::create().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let binary = env!("CARGO_BIN_EXE_flowfuse");
+    let _server = Server(
+        Command::new(binary)
+            .arg("serve")
+            .env("DATABASE_URL", db.url())
+            .env("COMMAND_API_ADDR", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.is_err() {
+        assert!(Instant::now() < deadline, "flowfuse serve did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let script = quickstart()
+        .replace("API=http://127.0.0.1:8080", &format!("API=http://127.0.0.1:{port}"))
+        .replace("target/release/flowfuse", binary)
+        .replace("/tmp/created.txt", &format!("/tmp/flowfuse-quickstart-{port}.txt"));
+    let output = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .env("DATABASE_URL", db.url())
+        .output()
+        .expect("bash and curl are needed (scripts/setup.sh installs curl)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("HTTP/1.1 201 Created"), "{stdout}");
+    assert!(stdout.contains("\"version\":2"), "{stdout}");
+    assert!(stdout.lines().any(|line| line == "412"), "{stdout}");
+    assert!(stdout.contains("\"version\":4"), "{stdout}");
+    assert!(stdout.contains("OK: 1 streams, 4 events, every hash chain intact"), "{stdout}");
+}
