@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::cache::{AggregateCache, Cached};
 use crate::error::ApiError;
-use crate::extract::CommandContext;
+use crate::extract::{CommandContext, IfMatch};
 use crate::response::CommandResponse;
 use crate::{idempotency, security_index};
 
@@ -76,6 +76,14 @@ impl<A: StoredAggregate> Loaded<A> {
     /// 404 unless the stream has events.
     pub fn existing(self) -> Result<Self, ApiError> {
         if self.version() == 0 { Err(ApiError::NotFound) } else { Ok(self) }
+    }
+
+    /// 412 when the client sent an `If-Match` that is not the current version.
+    pub fn matching(self, if_match: &IfMatch) -> Result<Self, ApiError> {
+        match if_match.0 {
+            Some(expected) => self.at_version(expected),
+            None => Ok(self),
+        }
     }
 
     /// 412 unless the client's `If-Match` version is the current one.

@@ -128,10 +128,7 @@ async fn rotate(
     path: ApiPath<(Uuid, Uuid)>,
 ) -> Result<CommandResponse, ApiError> {
     let (workspace_id, key_id) = path.0;
-    let mut loaded = load::<ApiKey>(&state, workspace_id, key_id).await?.existing()?;
-    if let Some(expected) = if_match.0 {
-        loaded = loaded.at_version(expected)?;
-    }
+    let mut loaded = load::<ApiKey>(&state, workspace_id, key_id).await?.existing()?.matching(&if_match)?;
     let (new_key, secret) = fresh_secret()?;
     let change = loaded.decide(&ApiKeyCommand::Rotate { secret })?;
     let provenance = Provenance::of_request(workspace_id, auth.caller.key_id, &ctx);
@@ -160,10 +157,7 @@ async fn revoke(
     path: ApiPath<(Uuid, Uuid)>,
 ) -> Result<CommandResponse, ApiError> {
     let (workspace_id, key_id) = path.0;
-    let mut loaded = load::<ApiKey>(&state, workspace_id, key_id).await?.existing()?;
-    if let Some(expected) = if_match.0 {
-        loaded = loaded.at_version(expected)?;
-    }
+    let mut loaded = load::<ApiKey>(&state, workspace_id, key_id).await?.existing()?.matching(&if_match)?;
     let change = loaded.decide(&ApiKeyCommand::Revoke)?;
     let provenance = Provenance::of_request(workspace_id, auth.caller.key_id, &ctx);
     let response = commit(&state, &provenance, ctx.idempotency.as_ref(), vec![change], |results| {

@@ -67,10 +67,7 @@ async fn change_workspace(
     command: WorkspaceCommand,
     respond: impl FnOnce(i64, i64) -> CommandResponse,
 ) -> Result<CommandResponse, ApiError> {
-    let mut loaded = load::<Workspace>(state, workspace_id, workspace_id).await?.existing()?;
-    if let Some(expected) = if_match.0 {
-        loaded = loaded.at_version(expected)?;
-    }
+    let mut loaded = load::<Workspace>(state, workspace_id, workspace_id).await?.existing()?.matching(&if_match)?;
     let change = loaded.decide(&command)?;
     let provenance = Provenance::of_request(workspace_id, caller_key, ctx);
     run_change(state, &provenance, ctx, loaded, change, respond).await
