@@ -60,3 +60,37 @@ async fn the_readme_quickstart_works_when_pasted() {
     assert!(stdout.contains("\"version\":4"), "{stdout}");
     assert!(stdout.contains("OK: 1 streams, 4 events, every hash chain intact"), "{stdout}");
 }
+
+#[tokio::test]
+async fn serve_stops_gracefully_on_sigterm() {
+    let db = TestDatabase::create().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_flowfuse"))
+        .arg("serve")
+        .env("DATABASE_URL", db.url())
+        .env("COMMAND_API_ADDR", format!("127.0.0.1:{port}"))
+        .env("LOG_FORMAT", "json")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await.map(|r| r.status().as_u16()).ok() != Some(200) {
+        assert!(Instant::now() < deadline, "flowfuse serve did not become ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let killed = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "flowfuse serve ignored SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut logs = String::new();
+    std::io::Read::read_to_string(server.stderr.as_mut().unwrap(), &mut logs).unwrap();
+    assert!(status.success(), "exit {status:?}: {logs}");
+    assert!(logs.contains("shutting down"), "{logs}");
+    assert!(logs.lines().all(|line| serde_json::from_str::<serde_json::Value>(line).is_ok()), "JSON logs: {logs}");
+}
