@@ -1,1 +1,22 @@
-//! projections
+//! The read side's plumbing: events leave the event store for Kafka, and come back from Kafka
+//! into PostgreSQL read models (ARCHITECTURE.md decisions 1, 3 and 5).
+//!
+//! - [`kafka`]: broker configuration, topic names (`flowfuse.<category>`) and topic creation;
+//! - [`cloudevents`]: the CloudEvents binary-mode headers of every record, both ways;
+//! - [`relay`]: the leader-elected relay that tails the global log behind the visibility fence
+//!   and produces every event, advancing its checkpoint only after the broker's acks;
+//! - [`projector`]: the consumer group that applies events to the read models exactly once
+//!   (per-stream version guard, gap repair from the event store, offsets stored with the effects);
+//! - `read_models`: what each event does to the tables of `read_model.*`;
+//! - [`status`]: positions, lag and dead letters per projection.
+
+pub mod cloudevents;
+pub mod kafka;
+pub mod projector;
+mod read_models;
+pub mod relay;
+pub mod status;
+
+pub use kafka::KafkaConfig;
+pub use projector::Projector;
+pub use relay::Relay;

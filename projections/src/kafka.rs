@@ -1,0 +1,72 @@
+//! Broker configuration and topics: one topic per stream category, `flowfuse.<category>`, plus
+//! `flowfuse.deadletter`. Topics are created explicitly (Tansu, the development broker, does not
+//! auto-create them; production clusters usually should not either).
+
+use std::time::Duration;
+
+use event_schemas::Category;
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::types::RDKafkaErrorCode;
+
+pub const DEADLETTER_TOPIC: &str = "flowfuse.deadletter";
+
+/// Where the brokers are and how topics are made.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// `KAFKA_BROKERS`: comma-separated `host:port` list.
+    pub brokers: String,
+    /// Partitions of each topic when it is created. Records are keyed by stream id, so a stream's
+    /// events stay in order within one partition.
+    pub partitions: i32,
+    pub replication: i32,
+}
+
+impl KafkaConfig {
+    pub fn new(brokers: impl Into<String>) -> Self {
+        Self { brokers: brokers.into(), partitions: 3, replication: 1 }
+    }
+
+    /// The settings every client shares.
+    pub fn client(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers).set("socket.timeout.ms", "10000");
+        config
+    }
+}
+
+pub fn topic_for(category: Category) -> String {
+    format!("flowfuse.{}", category.as_str())
+}
+
+/// The topic of every category, and the dead-letter topic.
+pub fn all_topics() -> Vec<String> {
+    let mut topics: Vec<String> = Category::ALL.into_iter().map(topic_for).collect();
+    topics.push(DEADLETTER_TOPIC.to_owned());
+    topics
+}
+
+/// The category topics only: what the projector consumes.
+pub fn event_topics() -> Vec<String> {
+    Category::ALL.into_iter().map(topic_for).collect()
+}
+
+/// Creates whichever topics are missing; existing ones are left as they are.
+pub async fn ensure_topics(config: &KafkaConfig) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = config.client().create()?;
+    let names = all_topics();
+    let topics: Vec<NewTopic> = names
+        .iter()
+        .map(|name| NewTopic::new(name, config.partitions, TopicReplication::Fixed(config.replication)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for result in admin.create_topics(&topics, &options).await? {
+        match result {
+            Ok(topic) => tracing::info!(topic, partitions = config.partitions, "created topic"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => anyhow::bail!("cannot create topic {topic}: {code}"),
+        }
+    }
+    Ok(())
+}

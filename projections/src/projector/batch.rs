@@ -1,0 +1,265 @@
+//! One batch of records: applied in one transaction with the version guard and the offsets.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use event_schemas::Event;
+use eventstore::{EventStore, PgEventStore, StreamRead};
+use rdkafka::Message;
+use rdkafka::message::{OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use sqlx::{PgConnection, PgPool};
+
+use crate::cloudevents::{self, ProjectedEvent};
+use crate::kafka::DEADLETTER_TOPIC;
+use crate::read_models::{self, Pending};
+
+/// An event that could not be projected, and why.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub event: Option<ProjectedEvent>,
+    pub key: Option<String>,
+    pub payload: Option<Vec<u8>>,
+    pub error: String,
+}
+
+#[derive(Debug, Default)]
+pub struct BatchOutcome {
+    pub applied: usize,
+    pub duplicates: usize,
+    pub repaired: usize,
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+/// Applies `messages`; on a database error retries with backoff, then isolates the culprit.
+pub async fn apply_with_retries(
+    pool: &PgPool,
+    store: &PgEventStore,
+    group: &str,
+    messages: &[OwnedMessage],
+) -> anyhow::Result<BatchOutcome> {
+    let mut delay = Duration::from_millis(100);
+    for attempt in 1..=5 {
+        match apply(pool, store, group, messages).await {
+            Ok(outcome) => {
+                metrics::counter!("projector_events_applied_total").increment(outcome.applied as u64);
+                metrics::counter!("projector_duplicates_total").increment(outcome.duplicates as u64);
+                metrics::counter!("projector_gap_repairs_total").increment(outcome.repaired as u64);
+                metrics::counter!("projector_dead_letters_total").increment(outcome.dead_letters.len() as u64);
+                return Ok(outcome);
+            }
+            Err(error) => {
+                tracing::warn!(attempt, error = format!("{error:#}"), "projection batch failed; retrying");
+                metrics::counter!("projector_retries_total").increment(1);
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    if messages.len() == 1 {
+        // It fails on its own: dead-letter it, so the partition moves on.
+        let error = apply(pool, store, group, messages).await.err().map(|e| format!("{e:#}")).unwrap_or_default();
+        return dead_letter_alone(pool, group, &messages[0], error).await;
+    }
+    let mut total = BatchOutcome::default();
+    for message in messages {
+        let outcome = Box::pin(apply_with_retries(pool, store, group, std::slice::from_ref(message))).await?;
+        total.applied += outcome.applied;
+        total.duplicates += outcome.duplicates;
+        total.repaired += outcome.repaired;
+        total.dead_letters.extend(outcome.dead_letters);
+    }
+    Ok(total)
+}
+
+async fn apply(pool: &PgPool, store: &PgEventStore, group: &str, messages: &[OwnedMessage]) -> anyhow::Result<BatchOutcome> {
+    let mut tx = pool.begin().await?;
+    let parsed: Vec<Result<ProjectedEvent, cloudevents::MalformedRecord>> =
+        messages.iter().map(|m| cloudevents::parse(m.headers(), m.payload())).collect();
+    let streams: Vec<String> = parsed.iter().flatten().map(|e| e.stream_id.to_string()).collect();
+    let mut guard: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
+        "SELECT stream_id, version FROM read_model.stream_versions WHERE stream_id = ANY($1) ORDER BY stream_id FOR UPDATE",
+    )
+    .bind(&streams)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+    let mut outcome = BatchOutcome::default();
+    let mut pending = Pending::default();
+    for (message, parsed) in messages.iter().zip(parsed) {
+        let event = match parsed {
+            Ok(event) => event,
+            Err(error) => {
+                outcome.dead_letters.push(DeadLetter {
+                    event: None,
+                    key: message.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                    payload: message.payload().map(<[u8]>::to_vec),
+                    error: error.to_string(),
+                });
+                continue;
+            }
+        };
+        let stream = event.stream_id.to_string();
+        let applied = guard.get(&stream).copied().unwrap_or(0);
+        if event.version <= applied {
+            outcome.duplicates += 1;
+            continue;
+        }
+        if event.version > applied + 1 {
+            // The broker lost records of this stream: take them from the source of truth.
+            let missing = store.read_stream(&event.stream_id, StreamRead::between(applied + 1, Some(event.version - 1))).await?;
+            tracing::info!(stream_id = %stream, from = applied + 1, to = event.version - 1, "repairing a gap from the event store");
+            for recorded in &missing {
+                apply_one(&mut tx, &ProjectedEvent::from(recorded), &mut pending, &mut outcome).await?;
+                outcome.repaired += 1;
+            }
+        }
+        apply_one(&mut tx, &event, &mut pending, &mut outcome).await?;
+        guard.insert(stream, event.version);
+    }
+    pending.flush(&mut tx).await?;
+    save_guard(&mut tx, &guard).await?;
+    save_dead_letters(&mut tx, &outcome.dead_letters).await?;
+    save_offsets(&mut tx, group, messages).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Applies one event whose version is next for its stream; an event that cannot be decoded is
+/// dead-lettered (the guard still moves past it).
+async fn apply_one(
+    conn: &mut PgConnection,
+    event: &ProjectedEvent,
+    pending: &mut Pending,
+    outcome: &mut BatchOutcome,
+) -> anyhow::Result<()> {
+    match Event::decode(&event.event_type, event.schema_version, event.payload.clone()) {
+        Ok(decoded) => {
+            read_models::apply(conn, event, &decoded, pending).await?;
+            outcome.applied += 1;
+        }
+        Err(error) => outcome.dead_letters.push(DeadLetter {
+            event: Some(event.clone()),
+            key: Some(event.stream_id.to_string()),
+            payload: serde_json::to_vec(&event.payload).ok(),
+            error: error.to_string(),
+        }),
+    }
+    Ok(())
+}
+
+async fn save_guard(conn: &mut PgConnection, guard: &HashMap<String, i64>) -> Result<(), sqlx::Error> {
+    let (streams, versions): (Vec<&String>, Vec<i64>) = guard.iter().map(|(s, v)| (s, *v)).unzip();
+    sqlx::query(
+        "INSERT INTO read_model.stream_versions (stream_id, version)
+         SELECT * FROM UNNEST($1::text[], $2::bigint[])
+         ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version",
+    )
+    .bind(streams)
+    .bind(versions)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn save_dead_letters(conn: &mut PgConnection, dead: &[DeadLetter]) -> Result<(), sqlx::Error> {
+    for letter in dead {
+        let event = letter.event.as_ref();
+        sqlx::query(
+            "INSERT INTO projections.dead_letters (stream_id, version, event_id, global_position, event_type, error)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(letter.key.clone().unwrap_or_default())
+        .bind(event.map_or(0, |e| e.version))
+        .bind(event.map_or(uuid::Uuid::nil(), |e| e.event_id))
+        .bind(event.map_or(0, |e| e.global_position))
+        .bind(event.map_or("unknown", |e| e.event_type.as_str()))
+        .bind(&letter.error)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn save_offsets(conn: &mut PgConnection, group: &str, messages: &[OwnedMessage]) -> Result<(), sqlx::Error> {
+    let mut next: HashMap<(&str, i32), i64> = HashMap::new();
+    for message in messages {
+        let entry = next.entry((message.topic(), message.partition())).or_insert(0);
+        *entry = (*entry).max(message.offset() + 1);
+    }
+    let ((topics, partitions), offsets): ((Vec<&str>, Vec<i32>), Vec<i64>) =
+        next.into_iter().map(|((t, p), o)| ((t, p), o)).unzip();
+    sqlx::query(
+        "INSERT INTO projections.kafka_offsets (consumer_group, topic, partition, next_offset)
+         SELECT $1, * FROM UNNEST($2::text[], $3::int[], $4::bigint[])
+         ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
+    )
+    .bind(group)
+    .bind(topics)
+    .bind(partitions)
+    .bind(offsets)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A record that fails alone, even after retries: dead-lettered in its own transaction, with the
+/// guard moved past it when its stream and version are known.
+async fn dead_letter_alone(pool: &PgPool, group: &str, message: &OwnedMessage, error: String) -> anyhow::Result<BatchOutcome> {
+    let event = cloudevents::parse(message.headers(), message.payload()).ok();
+    let letter = DeadLetter {
+        key: message.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+        payload: message.payload().map(<[u8]>::to_vec),
+        event: event.clone(),
+        error,
+    };
+    let mut tx = pool.begin().await?;
+    if let Some(event) = &event {
+        let guard = HashMap::from([(event.stream_id.to_string(), event.version)]);
+        save_guard(&mut tx, &guard).await?;
+    }
+    save_dead_letters(&mut tx, std::slice::from_ref(&letter)).await?;
+    save_offsets(&mut tx, group, std::slice::from_ref(message)).await?;
+    tx.commit().await?;
+    metrics::counter!("projector_dead_letters_total").increment(1);
+    Ok(BatchOutcome { dead_letters: vec![letter], ..Default::default() })
+}
+
+/// Publishes dead letters to `flowfuse.deadletter` (best effort: the table is the record).
+pub async fn publish_dead_letters(producer: &FutureProducer, dead: &[DeadLetter]) {
+    for letter in dead {
+        let headers = match &letter.event {
+            Some(event) => cloudevents::headers(&recorded_for_headers(event)),
+            None => OwnedHeaders::new(),
+        };
+        let headers = headers.insert(rdkafka::message::Header { key: "flowfuse_error", value: Some(letter.error.as_bytes()) });
+        let key = letter.key.clone().unwrap_or_default();
+        let payload = letter.payload.clone().unwrap_or_default();
+        let record = FutureRecord::to(DEADLETTER_TOPIC).key(&key).payload(&payload).headers(headers);
+        if let Err((error, _)) = producer.send(record, Duration::from_secs(5)).await {
+            tracing::warn!(error = %error, "could not publish a dead letter to Kafka");
+        }
+    }
+}
+
+/// The envelope fields the CloudEvents headers need.
+fn recorded_for_headers(event: &ProjectedEvent) -> event_schemas::RecordedEvent {
+    event_schemas::RecordedEvent {
+        global_position: event.global_position,
+        stream_id: event.stream_id,
+        version: event.version,
+        event_id: event.event_id,
+        event_type: event.event_type.clone(),
+        schema_version: event.schema_version,
+        workspace_id: event.workspace_id,
+        occurred_at: event.occurred_at,
+        actor: event.actor.clone(),
+        correlation_id: event.correlation_id.clone(),
+        causation_id: None,
+        payload: event.payload.clone(),
+        metadata: serde_json::json!({}),
+        prev_hash: String::new(),
+        hash: String::new(),
+    }
+}

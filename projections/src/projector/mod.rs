@@ -1,0 +1,103 @@
+//! The projector: a Kafka consumer group that applies events to the read models exactly once.
+//!
+//! Records are taken in batches. Each batch is one PostgreSQL transaction that applies the
+//! events, advances the per-stream version guard (`read_model.stream_versions`) and records the
+//! Kafka offsets it consumed (`projections.kafka_offsets`), so an effect and the knowledge that it
+//! happened commit together. A record whose stream version is not above the guard is a duplicate
+//! and is dropped; one that jumps past the next expected version means the broker lost records,
+//! and the missing events are read from the event store first. Offsets are committed to Kafka
+//! only after PostgreSQL, as a resume hint; the guard makes redelivery harmless.
+//!
+//! An event that cannot be decoded goes to `projections.dead_letters` and `flowfuse.deadletter`
+//! and the stream moves on; a failing batch is retried with backoff, then applied event by event
+//! so that only an event that fails on its own is dead-lettered.
+
+mod batch;
+
+use std::time::Duration;
+
+use eventstore::PgEventStore;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::producer::FutureProducer;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use sqlx::PgPool;
+
+use crate::kafka::{KafkaConfig, ensure_topics, event_topics};
+
+pub use batch::BatchOutcome;
+
+pub const DEFAULT_GROUP: &str = "flowfuse-projector";
+const MAX_BATCH: usize = 500;
+
+pub struct Projector {
+    pool: PgPool,
+    store: PgEventStore,
+    kafka: KafkaConfig,
+    group: String,
+}
+
+impl Projector {
+    pub fn new(pool: PgPool, kafka: KafkaConfig) -> Self {
+        Self { store: PgEventStore::new(pool.clone()), pool, kafka, group: DEFAULT_GROUP.to_owned() }
+    }
+
+    pub fn with_group(mut self, group: impl Into<String>) -> Self {
+        self.group = group.into();
+        self
+    }
+
+    /// Consumes until `shutdown` resolves.
+    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        ensure_topics(&self.kafka).await?;
+        let consumer: StreamConsumer = self
+            .kafka
+            .client()
+            .set("group.id", &self.group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            .set("fetch.wait.max.ms", "10")
+            .create()?;
+        let topics = event_topics();
+        consumer.subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())?;
+        let dead_letters: FutureProducer = self.kafka.client().set("acks", "all").create()?;
+        tracing::info!(group = %self.group, "projector consuming");
+        tokio::pin!(shutdown);
+        loop {
+            let first = tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                message = consumer.recv() => message,
+            };
+            let first = match first {
+                Ok(message) => message.detach(),
+                Err(error) => {
+                    tracing::warn!(error = %error, "consumer error");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            let mut messages = vec![first];
+            while messages.len() < MAX_BATCH {
+                match tokio::time::timeout(Duration::from_millis(2), consumer.recv()).await {
+                    Ok(Ok(message)) => messages.push(message.detach()),
+                    _ => break,
+                }
+            }
+            let outcome = batch::apply_with_retries(&self.pool, &self.store, &self.group, &messages).await?;
+            batch::publish_dead_letters(&dead_letters, &outcome.dead_letters).await;
+            commit_offsets(&consumer, &messages);
+        }
+    }
+}
+
+/// Tells Kafka how far the group got (after PostgreSQL has it): where a restart resumes.
+fn commit_offsets(consumer: &StreamConsumer, messages: &[OwnedMessage]) {
+    let mut list = TopicPartitionList::new();
+    for message in messages {
+        let _ = list.add_partition_offset(message.topic(), message.partition(), Offset::Offset(message.offset() + 1));
+    }
+    if let Err(error) = consumer.commit(&list, CommitMode::Async) {
+        tracing::debug!(error = %error, "offset commit to Kafka failed; PostgreSQL holds them");
+    }
+}
