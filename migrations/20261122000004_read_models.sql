@@ -56,6 +56,11 @@ CREATE TABLE read_model.api_keys (
     PRIMARY KEY (workspace_id, key_id)
 );
 
+-- array_to_string is only STABLE in general (element types have output functions); for text[]
+-- it is immutable, which a generated column needs.
+CREATE FUNCTION read_model.tags_text(tags text[]) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT array_to_string(tags, ' ') $$;
+
 CREATE TABLE read_model.workflows (
     workspace_id      uuid NOT NULL,
     workflow_id       uuid NOT NULL,
@@ -75,7 +80,7 @@ CREATE TABLE read_model.workflows (
     search            tsvector GENERATED ALWAYS AS (
         setweight(to_tsvector('simple', name), 'A')
         || setweight(to_tsvector('simple', coalesce(description, '')), 'B')
-        || setweight(to_tsvector('simple', array_to_string(tags, ' ')), 'A')
+        || setweight(to_tsvector('simple', read_model.tags_text(tags)), 'A')
     ) STORED,
     PRIMARY KEY (workspace_id, workflow_id)
 );

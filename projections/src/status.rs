@@ -11,7 +11,7 @@ pub struct ProjectionStatus {
     pub projection: &'static str,
     /// The highest global position applied.
     pub position: i64,
-    /// Global positions behind the newest event of the log.
+    /// Events in the log that this projection has not applied yet.
     pub lag: i64,
     pub dead_letters: i64,
 }
@@ -31,11 +31,28 @@ pub async fn status(pool: &PgPool) -> Result<Status, sqlx::Error> {
     let (dead_letters,): (i64,) = sqlx::query_as("SELECT count(*) FROM projections.dead_letters").fetch_one(pool).await?;
     let positions: Vec<(String, i64)> =
         sqlx::query_as("SELECT projection, position FROM projections.positions").fetch_all(pool).await?;
+    // Exact: per stream, how many versions are past what the projector applied.
+    let behind: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT s.category, sum(s.version - coalesce(g.version, 0))::bigint
+         FROM event_store.streams s LEFT JOIN read_model.stream_versions g ON g.stream_id = s.stream_id
+         WHERE s.version > coalesce(g.version, 0)
+         GROUP BY s.category",
+    )
+    .fetch_all(pool)
+    .await?;
+    let behind_in = |category: &str| behind.iter().filter(|(c, _)| c == category).map(|(_, n)| n).sum::<i64>();
+    let total: i64 = behind.iter().map(|(_, n)| n).sum();
     let projections = PROJECTIONS
         .into_iter()
         .map(|projection| {
             let position = positions.iter().find(|(p, _)| p == projection).map_or(0, |(_, pos)| *pos);
-            ProjectionStatus { projection, position, lag: log_head - position, dead_letters }
+            let lag = match projection {
+                "workspaces" => behind_in("workspace"),
+                "api_keys" => behind_in("apikey"),
+                "workflows" => behind_in("workflow"),
+                _ => total,
+            };
+            ProjectionStatus { projection, position, lag, dead_letters }
         })
         .collect();
     Ok(Status { log_head, relay_position, projections })

@@ -2,6 +2,7 @@
 //! or the environment.
 
 mod events;
+mod projections;
 mod serve;
 mod workspace;
 
@@ -29,10 +30,17 @@ pub struct Cli {
 pub enum Command {
     /// Create the database if needed and apply all migrations (safe to run twice).
     Migrate,
-    /// Run every role in one process (applies migrations first): the command API today.
-    Serve(serve::CommandApiArgs),
+    /// Run every role in one process (applies migrations first): command API, relay, projector.
+    Serve(serve::ServeArgs),
     /// Run the HTTP command API alone (for scaling out).
     CommandApi(serve::CommandApiArgs),
+    /// Run the relay alone: event store to Kafka (one instance leads, others stand by).
+    Relay(serve::KafkaArgs),
+    /// Run the projector alone: Kafka to the PostgreSQL read models (instances share a consumer group).
+    Projector(serve::KafkaArgs),
+    /// Inspect the projections.
+    #[command(subcommand)]
+    Projections(projections::ProjectionsCommand),
     /// Bootstrap workspaces.
     #[command(subcommand)]
     Workspace(workspace::WorkspaceCommand),
@@ -54,6 +62,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         }),
         Command::Serve(args) => serve::serve(&cli.database_url, &args).await.map(|()| ExitCode::SUCCESS),
         Command::CommandApi(args) => serve::command_api(&cli.database_url, &args).await.map(|()| ExitCode::SUCCESS),
+        Command::Relay(args) => serve::relay(&cli.database_url, &args).await.map(|()| ExitCode::SUCCESS),
+        Command::Projector(args) => serve::projector(&cli.database_url, &args).await.map(|()| ExitCode::SUCCESS),
+        Command::Projections(command) => projections::run(&cli.database_url, command).await.map(|()| ExitCode::SUCCESS),
         Command::Workspace(command) => workspace::run(&cli.database_url, command).await.map(|()| ExitCode::SUCCESS),
         Command::Events(command) => events::run(&cli.database_url, command).await,
         Command::Bench(command) => crate::bench::run(&cli.database_url, command).await.map(|()| ExitCode::SUCCESS),

@@ -1,9 +1,14 @@
-//! `flowfuse serve` (every role in one process) and `flowfuse command-api` (one role).
+//! The long-running roles: `flowfuse serve` (all of them in one process), `command-api`,
+//! `relay` and `projector` (one each, for scaling out).
 
+use std::future::Future;
 use std::net::SocketAddr;
 
 use clap::Args;
 use commands::CommandApi;
+use eventstore::PgEventStore;
+use projections::{KafkaConfig, Projector, Relay};
+use tokio::sync::watch;
 
 #[derive(Debug, Args)]
 pub struct CommandApiArgs {
@@ -12,41 +17,101 @@ pub struct CommandApiArgs {
     pub command_api_addr: SocketAddr,
 }
 
-/// Runs the command API until SIGTERM or Ctrl-C.
-pub async fn command_api(database_url: &str, args: &CommandApiArgs) -> anyhow::Result<()> {
-    let pool = crate::database::connect(database_url, 16).await?;
-    let api = CommandApi::bind(pool, args.command_api_addr).await?;
-    api.run_until_stopped(shutdown_signal()).await?;
-    tracing::info!("command API stopped");
+#[derive(Debug, Args)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers, comma-separated.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+    /// Partitions of each topic the relay creates (existing topics are left as they are).
+    #[arg(long, env = "KAFKA_PARTITIONS", default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=1024))]
+    pub kafka_partitions: i32,
+    /// The projector's Kafka consumer group.
+    #[arg(long, env = "PROJECTOR_GROUP", default_value = projections::projector::DEFAULT_GROUP)]
+    pub projector_group: String,
+}
+
+impl KafkaArgs {
+    fn config(&self) -> KafkaConfig {
+        KafkaConfig { partitions: self.kafka_partitions, ..KafkaConfig::new(&self.kafka_brokers) }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub api: CommandApiArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+}
+
+/// Every role in one process, after applying migrations; stops them all on SIGTERM or Ctrl-C.
+pub async fn serve(database_url: &str, args: &ServeArgs) -> anyhow::Result<()> {
+    crate::database::migrate(database_url).await?;
+    let stop = stop_on_signal();
+    let pool = crate::database::connect(database_url, 24).await?;
+    let api = CommandApi::bind(pool.clone(), args.api.command_api_addr).await?;
+    let relay = Relay::new(PgEventStore::new(pool.clone()), database_url, args.kafka.config());
+    let projector = Projector::new(pool, args.kafka.config()).with_group(&args.kafka.projector_group);
+    let (api, relay, projector) =
+        tokio::join!(api.run_until_stopped(stopped(&stop)), relay.run(stopped(&stop)), projector.run(stopped(&stop)));
+    api?;
+    relay?;
+    projector?;
+    tracing::info!("stopped");
     Ok(())
 }
 
-/// Every role in one process, after applying migrations. The relay, projector and query API join
-/// here as they are built.
-pub async fn serve(database_url: &str, args: &CommandApiArgs) -> anyhow::Result<()> {
-    crate::database::migrate(database_url).await?;
-    command_api(database_url, args).await
+pub async fn command_api(database_url: &str, args: &CommandApiArgs) -> anyhow::Result<()> {
+    let stop = stop_on_signal();
+    let pool = crate::database::connect(database_url, 16).await?;
+    CommandApi::bind(pool, args.command_api_addr).await?.run_until_stopped(stopped(&stop)).await?;
+    Ok(())
 }
 
-/// Completes on SIGTERM (how orchestrators stop a process) or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+pub async fn relay(database_url: &str, args: &KafkaArgs) -> anyhow::Result<()> {
+    let stop = stop_on_signal();
+    let pool = crate::database::connect(database_url, 4).await?;
+    Relay::new(PgEventStore::new(pool), database_url, args.config()).run(stopped(&stop)).await
+}
+
+pub async fn projector(database_url: &str, args: &KafkaArgs) -> anyhow::Result<()> {
+    let stop = stop_on_signal();
+    let pool = crate::database::connect(database_url, 4).await?;
+    Projector::new(pool, args.config()).with_group(&args.projector_group).run(stopped(&stop)).await
+}
+
+/// A flag that turns true on SIGTERM (how orchestrators stop a process) or Ctrl-C.
+fn stop_on_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            () = ctrl_c => {},
+            () = terminate => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+        tracing::info!("shutting down: finishing work in flight");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+/// Resolves once the flag turns true.
+fn stopped(stop: &watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
+    let mut stop = stop.clone();
+    async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
     }
-    tracing::info!("shutting down: finishing requests in flight");
 }

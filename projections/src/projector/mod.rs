@@ -47,8 +47,23 @@ impl Projector {
         self
     }
 
-    /// Consumes until `shutdown` resolves.
+    /// Consumes until `shutdown` resolves; a broker or database that is away is waited for.
     pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                result = self.consume() => {
+                    if let Err(error) = result {
+                        tracing::warn!(error = format!("{error:#}"), "projector stopped consuming; retrying");
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    async fn consume(&self) -> anyhow::Result<()> {
         ensure_topics(&self.kafka).await?;
         let consumer: StreamConsumer = self
             .kafka
@@ -63,13 +78,8 @@ impl Projector {
         consumer.subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())?;
         let dead_letters: FutureProducer = self.kafka.client().set("acks", "all").create()?;
         tracing::info!(group = %self.group, "projector consuming");
-        tokio::pin!(shutdown);
         loop {
-            let first = tokio::select! {
-                () = &mut shutdown => return Ok(()),
-                message = consumer.recv() => message,
-            };
-            let first = match first {
+            let first = match consumer.recv().await {
                 Ok(message) => message.detach(),
                 Err(error) => {
                     tracing::warn!(error = %error, "consumer error");
