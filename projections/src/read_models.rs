@@ -391,7 +391,11 @@ async fn workflow(conn: &mut PgConnection, event: &ProjectedEvent, e: &WorkflowE
 }
 
 /// A new definition; a published workflow becomes a draft again.
-async fn set_definition(conn: &mut PgConnection, event: &ProjectedEvent, definition: serde_json::Value) -> Result<(), sqlx::Error> {
+async fn set_definition(
+    conn: &mut PgConnection,
+    event: &ProjectedEvent,
+    definition: serde_json::Value,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE read_model.workflows
          SET definition = $3, status = CASE WHEN status = 'published' THEN 'draft' ELSE status END
@@ -423,7 +427,9 @@ fn summary(event: &Event) -> String {
             WorkspaceEvent::TeamMemberRemoved(t) => format!("member {} left team {}", t.user_id, t.team_id),
         },
         Event::ApiKey(e) => match e {
-            ApiKeyEvent::Issued(i) => format!("API key {:?} ({}) issued with role {}", i.name, i.prefix, i.role.as_str()),
+            ApiKeyEvent::Issued(i) => {
+                format!("API key {:?} ({}) issued with role {}", i.name, i.prefix, i.role.as_str())
+            }
             ApiKeyEvent::Rotated(r) => format!("API key rotated; new prefix {}", r.prefix),
             ApiKeyEvent::Revoked(_) => "API key revoked".into(),
         },

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use eventstore::{EventStore, GlobalEvent, LogCheckpoint, PgEventStore};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 
 use crate::cloudevents;
@@ -56,7 +57,10 @@ impl Relay {
     }
 
     async fn lead_when_elected(&self) -> anyhow::Result<()> {
-        let mut conn = PgConnection::connect(&self.database_url).await?;
+        // The name lets operators (and tests) see which process leads, in pg_stat_activity.
+        let options: PgConnectOptions = self.database_url.parse()?;
+        let options = options.application_name(&format!("flowfuse relay {}", std::process::id()));
+        let mut conn = PgConnection::connect_with(&options).await?;
         loop {
             let (elected,): (bool,) =
                 sqlx::query_as("SELECT pg_try_advisory_lock($1)").bind(LEADER_LOCK).fetch_one(&mut conn).await?;
@@ -165,10 +169,7 @@ impl Relay {
 
 /// Produces every event of `page` and waits for all acks; returns the highest acked offset per
 /// partition. The idempotent producer keeps each partition's records in order across retries.
-async fn produce_page(
-    producer: &FutureProducer,
-    page: &[GlobalEvent],
-) -> anyhow::Result<HashMap<(String, i32), i64>> {
+async fn produce_page(producer: &FutureProducer, page: &[GlobalEvent]) -> anyhow::Result<HashMap<(String, i32), i64>> {
     let started = Instant::now();
     let mut deliveries = Vec::with_capacity(page.len());
     for global in page {

@@ -28,7 +28,8 @@ pub async fn status(pool: &PgPool) -> Result<Status, sqlx::Error> {
         sqlx::query_as("SELECT coalesce(max(global_position), 0) FROM event_store.events").fetch_one(pool).await?;
     let (relay_position,): (i64,) =
         sqlx::query_as("SELECT position FROM projections.relay_checkpoint").fetch_one(pool).await?;
-    let (dead_letters,): (i64,) = sqlx::query_as("SELECT count(*) FROM projections.dead_letters").fetch_one(pool).await?;
+    let (dead_letters,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM projections.dead_letters").fetch_one(pool).await?;
     let positions: Vec<(String, i64)> =
         sqlx::query_as("SELECT projection, position FROM projections.positions").fetch_all(pool).await?;
     // Exact: per stream, how many versions are past what the projector applied.

@@ -72,7 +72,12 @@ pub async fn apply_with_retries(
     Ok(total)
 }
 
-async fn apply(pool: &PgPool, store: &PgEventStore, group: &str, messages: &[OwnedMessage]) -> anyhow::Result<BatchOutcome> {
+async fn apply(
+    pool: &PgPool,
+    store: &PgEventStore,
+    group: &str,
+    messages: &[OwnedMessage],
+) -> anyhow::Result<BatchOutcome> {
     let mut tx = pool.begin().await?;
     let parsed: Vec<Result<ProjectedEvent, cloudevents::MalformedRecord>> =
         messages.iter().map(|m| cloudevents::parse(m.headers(), m.payload())).collect();
@@ -108,7 +113,8 @@ async fn apply(pool: &PgPool, store: &PgEventStore, group: &str, messages: &[Own
         }
         if event.version > applied + 1 {
             // The broker lost records of this stream: take them from the source of truth.
-            let missing = store.read_stream(&event.stream_id, StreamRead::between(applied + 1, Some(event.version - 1))).await?;
+            let missing =
+                store.read_stream(&event.stream_id, StreamRead::between(applied + 1, Some(event.version - 1))).await?;
             tracing::info!(stream_id = %stream, from = applied + 1, to = event.version - 1, "repairing a gap from the event store");
             for recorded in &missing {
                 apply_one(&mut tx, &ProjectedEvent::from(recorded), &mut pending, &mut outcome).await?;
@@ -206,7 +212,12 @@ async fn save_offsets(conn: &mut PgConnection, group: &str, messages: &[OwnedMes
 
 /// A record that fails alone, even after retries: dead-lettered in its own transaction, with the
 /// guard moved past it when its stream and version are known.
-async fn dead_letter_alone(pool: &PgPool, group: &str, message: &OwnedMessage, error: String) -> anyhow::Result<BatchOutcome> {
+async fn dead_letter_alone(
+    pool: &PgPool,
+    group: &str,
+    message: &OwnedMessage,
+    error: String,
+) -> anyhow::Result<BatchOutcome> {
     let event = cloudevents::parse(message.headers(), message.payload()).ok();
     let letter = DeadLetter {
         key: message.key().map(|k| String::from_utf8_lossy(k).into_owned()),
@@ -233,7 +244,8 @@ pub async fn publish_dead_letters(producer: &FutureProducer, dead: &[DeadLetter]
             Some(event) => cloudevents::headers(&recorded_for_headers(event)),
             None => OwnedHeaders::new(),
         };
-        let headers = headers.insert(rdkafka::message::Header { key: "flowfuse_error", value: Some(letter.error.as_bytes()) });
+        let headers =
+            headers.insert(rdkafka::message::Header { key: "flowfuse_error", value: Some(letter.error.as_bytes()) });
         let key = letter.key.clone().unwrap_or_default();
         let payload = letter.payload.clone().unwrap_or_default();
         let record = FutureRecord::to(DEADLETTER_TOPIC).key(&key).payload(&payload).headers(headers);
