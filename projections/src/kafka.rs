@@ -31,7 +31,13 @@ impl KafkaConfig {
     /// The settings every client shares.
     pub fn client(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", &self.brokers).set("socket.timeout.ms", "10000");
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("socket.timeout.ms", "10000")
+            // Slow reconnects leave time to replace a client whose broker went away (see the
+            // projector), and spare a broker that is restarting.
+            .set("reconnect.backoff.ms", "500")
+            .set("reconnect.backoff.max.ms", "5000");
         config
     }
 }

@@ -95,8 +95,9 @@ impl Relay {
                 if last_watermark_check.elapsed() > Duration::from_secs(2) {
                     last_watermark_check = Instant::now();
                     if self.broker_lost_data(&producer, &acked).await {
-                        (checkpoint, acked) = self.restart_after_data_loss(conn).await?;
-                        continue;
+                        self.restart_after_data_loss(conn).await?;
+                        // A new broker needs a new producer (a new idempotent producer id).
+                        anyhow::bail!("the broker lost data; reconnecting to republish");
                     }
                 }
                 // Keep the session (and the lock) checked while idle.
@@ -116,14 +117,12 @@ impl Relay {
                     metrics::gauge!("relay_position").set(checkpoint.position as f64);
                 }
                 Err(error) => {
-                    tracing::warn!(error = format!("{error:#}"), "produce failed; checking the broker");
-                    metrics::counter!("relay_errors_total").increment(1);
+                    // The checkpoint did not move: whatever was not acknowledged is produced again
+                    // by a fresh producer (an idempotent producer's errors can be fatal to it).
                     if self.broker_lost_data(&producer, &acked).await {
-                        (checkpoint, acked) = self.restart_after_data_loss(conn).await?;
-                    } else {
-                        ensure_topics(&self.kafka).await.ok();
-                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        self.restart_after_data_loss(conn).await?;
                     }
+                    return Err(error.context("produce failed"));
                 }
             }
         }
@@ -153,17 +152,13 @@ impl Relay {
         false
     }
 
-    async fn restart_after_data_loss(
-        &self,
-        conn: &mut PgConnection,
-    ) -> anyhow::Result<(LogCheckpoint, HashMap<(String, i32), i64>)> {
+    /// Rewinds to the start of the log: everything is produced again to the new broker.
+    async fn restart_after_data_loss(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
         tracing::warn!("republishing the whole event log to the broker");
         metrics::counter!("relay_republish_total").increment(1);
-        ensure_topics(&self.kafka).await?;
-        let acked = HashMap::new();
-        save_checkpoint(conn, LogCheckpoint::START, &acked).await?;
+        save_checkpoint(conn, LogCheckpoint::START, &HashMap::new()).await?;
         sqlx::query("DELETE FROM projections.relay_partitions").execute(&mut *conn).await?;
-        Ok((LogCheckpoint::START, acked))
+        Ok(())
     }
 }
 

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 /// The command API in this process, with a workspace and its admin key.
 pub struct Api {
+    pub pool: PgPool,
     pub base: String,
     pub client: reqwest::Client,
     pub workspace_id: Uuid,
@@ -30,7 +31,13 @@ impl Api {
         tokio::spawn(api.run_until_stopped(std::future::pending()));
         let slug = format!("ws-{}", Uuid::new_v4().simple());
         let created = create_workspace(pool, "Pipeline", Some(&slug[..20]), Plan::Enterprise).await.unwrap();
-        Self { base, client: reqwest::Client::new(), workspace_id: created.workspace_id, key: created.api_key }
+        Self {
+            pool: pool.clone(),
+            base,
+            client: reqwest::Client::new(),
+            workspace_id: created.workspace_id,
+            key: created.api_key,
+        }
     }
 
     /// Sends a command; returns (status, body).
@@ -52,8 +59,14 @@ impl Api {
 
     /// A mixed run of commands over every aggregate; `n` workflows, each edited a few times.
     pub async fn mixed_commands(&self, n: usize) {
-        let (status, _) = self.send("PATCH", "", Some(json!({"name": "Pipeline Co"})), Some(1)).await;
-        assert_eq!(status, 200);
+        let (version,): (i64,) = sqlx::query_as("SELECT version FROM event_store.streams WHERE stream_id = $1")
+            .bind(format!("workspace-{}", self.workspace_id))
+            .fetch_one(&self.pool)
+            .await
+            .unwrap();
+        let name = format!("Pipeline {}", Uuid::new_v4().simple());
+        let (status, body) = self.send("PATCH", "", Some(json!({"name": &name[..20]})), Some(version)).await;
+        assert_eq!(status, 200, "{body}");
         let (_, member) = self
             .send(
                 "POST",

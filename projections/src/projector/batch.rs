@@ -194,8 +194,7 @@ async fn save_offsets(conn: &mut PgConnection, group: &str, messages: &[OwnedMes
         let entry = next.entry((message.topic(), message.partition())).or_insert(0);
         *entry = (*entry).max(message.offset() + 1);
     }
-    let ((topics, partitions), offsets): ((Vec<&str>, Vec<i32>), Vec<i64>) =
-        next.into_iter().unzip();
+    let ((topics, partitions), offsets): ((Vec<&str>, Vec<i32>), Vec<i64>) = next.into_iter().unzip();
     sqlx::query(
         "INSERT INTO projections.kafka_offsets (consumer_group, topic, partition, next_offset)
          SELECT $1, * FROM UNNEST($2::text[], $3::int[], $4::bigint[])

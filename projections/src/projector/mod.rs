@@ -79,14 +79,11 @@ impl Projector {
         let dead_letters: FutureProducer = self.kafka.client().set("acks", "all").create()?;
         tracing::info!(group = %self.group, "projector consuming");
         loop {
-            let first = match consumer.recv().await {
-                Ok(message) => message.detach(),
-                Err(error) => {
-                    tracing::warn!(error = %error, "consumer error");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
-                }
-            };
+            // Any error (a broker gone, a partition lost) drops this consumer: `run` makes a new
+            // one. Besides being the simplest recovery, it works around a librdkafka 2.12 crash:
+            // a consumer that outlives a broker restarting empty (Tansu's memory storage) can
+            // apply fetch-response leader hints without a topic name or id and crash.
+            let first = consumer.recv().await.map_err(|e| anyhow::anyhow!("consumer error: {e}"))?.detach();
             let mut messages = vec![first];
             while messages.len() < MAX_BATCH {
                 match tokio::time::timeout(Duration::from_millis(2), consumer.recv()).await {
