@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Sets everything up and runs FlowFuse on this machine: PostgreSQL, the database and its
-# migrations, a demo workspace with its admin API key, then `flowfuse serve` in the foreground
-# (Ctrl-C stops it). The command API listens on COMMAND_API_ADDR (default 127.0.0.1:8080).
+# Sets everything up and runs FlowFuse on this machine: PostgreSQL, the Tansu broker, the
+# database and its migrations, a demo workspace with its admin API key, then `flowfuse serve`
+# (command API, relay, projector) in the foreground (Ctrl-C stops it). The command API listens on
+# COMMAND_API_ADDR (default 127.0.0.1:8080), the broker on KAFKA_BROKERS (127.0.0.1:9092).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+start_broker
 
 say "building flowfuse (release)"
 cargo build --release --quiet

@@ -60,3 +60,41 @@ if ! pg_isready -q -h "$host" -p "$port" 2>/dev/null; then
   pg_isready -q -h "$host" -p "$port" || { say "PostgreSQL is not reachable at $host:$port (DATABASE_URL)"; exit 1; }
 fi
 say "PostgreSQL is up at $host:$port"
+
+# Tansu, a Kafka-wire-compatible broker (Apache-2.0) from crates.io, for development and tests.
+# Its default build has no storage engine; `dynostore` adds the in-memory one used here. The first
+# install compiles for about 20 minutes.
+if [ -z "${TANSU_BIN:-}" ]; then
+  if command -v tansu >/dev/null; then
+    TANSU_BIN=$(command -v tansu)
+  else
+    TANSU_BIN="$HOME/.cargo/bin/tansu"
+    if [ ! -x "$TANSU_BIN" ]; then
+      say "installing the Tansu broker (cargo install tansu --features dynostore; about 20 minutes, once)"
+      cargo install tansu --locked --features dynostore
+    fi
+  fi
+fi
+export TANSU_BIN
+say "Tansu broker: $TANSU_BIN"
+
+# Starts a broker on KAFKA_BROKERS (default 127.0.0.1:9092) unless something listens there.
+# Memory storage: it forgets every topic when it stops, which FlowFuse survives (the relay
+# republishes from the event store).
+start_broker() {
+  : "${KAFKA_BROKERS:=127.0.0.1:9092}"
+  local hostport=${KAFKA_BROKERS%%,*}
+  if (exec 3<>"/dev/tcp/${hostport%:*}/${hostport##*:}") 2>/dev/null; then
+    say "a broker already listens on $hostport"
+    return
+  fi
+  say "starting Tansu on $hostport (log: /tmp/flowfuse-tansu.log)"
+  nohup "$TANSU_BIN" broker --listener-url "tcp://$hostport" --advertised-listener-url "tcp://$hostport" \
+    --storage-engine memory://tansu/ >/tmp/flowfuse-tansu.log 2>&1 &
+  for _ in $(seq 1 50); do
+    (exec 3<>"/dev/tcp/${hostport%:*}/${hostport##*:}") 2>/dev/null && return
+    sleep 0.1
+  done
+  say "Tansu did not start; see /tmp/flowfuse-tansu.log"
+  exit 1
+}

@@ -37,10 +37,10 @@ impl Role {
             .arg(role)
             .env("DATABASE_URL", db.url())
             .env("KAFKA_BROKERS", broker.addr())
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "info,rdkafka=info")
             .env("LOG_FORMAT", "json")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(format!("/tmp/flowfuse-test-{role}-{}.log", Uuid::now_v7())).unwrap())
             .spawn()
             .unwrap();
         Self(child)

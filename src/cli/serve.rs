@@ -28,11 +28,23 @@ pub struct KafkaArgs {
     /// The projector's Kafka consumer group.
     #[arg(long, env = "PROJECTOR_GROUP", default_value = projections::projector::DEFAULT_GROUP)]
     pub projector_group: String,
+    /// This projector's static member id in the group: distinct for projectors running side by
+    /// side, kept across restarts (default: flowfuse-projector-<hostname>).
+    #[arg(long, env = "PROJECTOR_INSTANCE_ID")]
+    pub projector_instance_id: Option<String>,
 }
 
 impl KafkaArgs {
     fn config(&self) -> KafkaConfig {
         KafkaConfig { partitions: self.kafka_partitions, ..KafkaConfig::new(&self.kafka_brokers) }
+    }
+
+    fn projector(&self, pool: sqlx::PgPool) -> Projector {
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "localhost".to_owned());
+        let instance = self.projector_instance_id.clone().unwrap_or_else(|| format!("flowfuse-projector-{hostname}"));
+        Projector::new(pool, self.config()).with_group(&self.projector_group).with_instance_id(instance)
     }
 }
 
@@ -51,7 +63,7 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> anyhow::Result<()> {
     let pool = crate::database::connect(database_url, 24).await?;
     let api = CommandApi::bind(pool.clone(), args.api.command_api_addr).await?;
     let relay = Relay::new(PgEventStore::new(pool.clone()), database_url, args.kafka.config());
-    let projector = Projector::new(pool, args.kafka.config()).with_group(&args.kafka.projector_group);
+    let projector = args.kafka.projector(pool);
     let (api, relay, projector) =
         tokio::join!(api.run_until_stopped(stopped(&stop)), relay.run(stopped(&stop)), projector.run(stopped(&stop)));
     api?;
@@ -77,7 +89,7 @@ pub async fn relay(database_url: &str, args: &KafkaArgs) -> anyhow::Result<()> {
 pub async fn projector(database_url: &str, args: &KafkaArgs) -> anyhow::Result<()> {
     let stop = stop_on_signal();
     let pool = crate::database::connect(database_url, 4).await?;
-    Projector::new(pool, args.config()).with_group(&args.projector_group).run(stopped(&stop)).await
+    args.projector(pool).run(stopped(&stop)).await
 }
 
 /// A flag that turns true on SIGTERM (how orchestrators stop a process) or Ctrl-C.

@@ -35,11 +35,25 @@ pub struct Projector {
     store: PgEventStore,
     kafka: KafkaConfig,
     group: String,
+    instance_id: String,
 }
 
 impl Projector {
     pub fn new(pool: PgPool, kafka: KafkaConfig) -> Self {
-        Self { store: PgEventStore::new(pool.clone()), pool, kafka, group: DEFAULT_GROUP.to_owned() }
+        Self {
+            store: PgEventStore::new(pool.clone()),
+            pool,
+            kafka,
+            group: DEFAULT_GROUP.to_owned(),
+            instance_id: "flowfuse-projector-1".to_owned(),
+        }
+    }
+
+    /// The static member id within the group: distinct for each projector that runs at the same
+    /// time, the same for a projector and its restart.
+    pub fn with_instance_id(mut self, instance_id: impl Into<String>) -> Self {
+        self.instance_id = instance_id.into();
+        self
     }
 
     pub fn with_group(mut self, group: impl Into<String>) -> Self {
@@ -69,6 +83,10 @@ impl Projector {
             .kafka
             .client()
             .set("group.id", &self.group)
+            // Static membership (KIP-345): a projector that restarts under the same instance id
+            // takes its partitions back at once, instead of waiting for its dead predecessor's
+            // session to expire.
+            .set("group.instance.id", &self.instance_id)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
