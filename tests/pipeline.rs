@@ -105,3 +105,29 @@ async fn read_models_equal_a_fold_of_the_event_store() {
             .unwrap();
     assert_eq!(search.0, 8, "full-text search over names, descriptions and tags");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rebuild_under_traffic_leaves_the_read_models_consistent() {
+    let (db, broker) = (TestDatabase::create().await, Broker::start());
+    let api = Api::start(&db.pool).await;
+    spawn_relay(&db, &broker);
+    spawn_projector(&db, &broker);
+    api.mixed_commands(6).await;
+    wait_until_projected(&db.pool, Duration::from_secs(60)).await;
+
+    let traffic = api.mixed_commands(12);
+    let rebuilds = async {
+        let all = projections::rebuild::rebuild(&db.pool, &projections::PROJECTIONS).await.unwrap();
+        let one = projections::rebuild::rebuild(&db.pool, &["workflows"]).await.unwrap();
+        (all, one)
+    };
+    let ((), (all, one)) = tokio::join!(traffic, rebuilds);
+    assert_eq!(all.projections.len(), 5);
+    assert_eq!(one.projections, ["workflows"]);
+    assert!(all.events > 0);
+    wait_until_projected(&db.pool, Duration::from_secs(60)).await;
+    assert_read_models_match_store(&db.pool).await;
+
+    let unknown = projections::rebuild::rebuild(&db.pool, &["nope"]).await.unwrap_err();
+    assert!(unknown.to_string().contains("unknown projection"));
+}

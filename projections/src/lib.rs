@@ -8,15 +8,18 @@
 //! - [`projector`]: the consumer group that applies events to the read models exactly once
 //!   (per-stream version guard, gap repair from the event store, offsets stored with the effects);
 //! - `read_models`: what each event does to the tables of `read_model.*`;
+//! - [`rebuild`]: rebuilding read models from the event store into shadow tables, swapped in;
 //! - [`status`]: positions, lag and dead letters per projection.
 
 pub mod cloudevents;
 pub mod kafka;
 pub mod projector;
 mod read_models;
+pub mod rebuild;
 pub mod relay;
 pub mod status;
 
 pub use kafka::KafkaConfig;
 pub use projector::Projector;
+pub use read_models::PROJECTIONS;
 pub use relay::Relay;

@@ -1,5 +1,8 @@
-//! What each event does to the read models (`read_model.*`). Entity tables change event by event,
-//! in order; the audit log and the daily activity counts are collected and written once per batch.
+//! What each event does to the read models. Entity tables change event by event, in order; the
+//! audit log and the daily activity counts are collected and written once per batch.
+//!
+//! Table names are unqualified: the projector's transactions set `search_path` to `read_model`,
+//! and a rebuild's to its shadow schema, so the same statements build both.
 
 use std::collections::HashMap;
 
@@ -11,6 +14,34 @@ use crate::cloudevents::ProjectedEvent;
 
 /// The projections, each a group of read-model tables with its own position.
 pub const PROJECTIONS: [&str; 5] = ["workspaces", "api_keys", "workflows", "audit_log", "activity"];
+
+/// The tables of a projection.
+pub fn tables_of(projection: &str) -> &'static [&'static str] {
+    match projection {
+        "workspaces" => &["workspaces", "members", "teams", "team_members"],
+        "api_keys" => &["api_keys"],
+        "workflows" => &["workflows", "workflow_versions"],
+        "audit_log" => &["audit_log"],
+        "activity" => &["activity_daily"],
+        _ => &[],
+    }
+}
+
+/// Which projections a transaction writes: all of them (the projector) or some (a rebuild).
+#[derive(Debug, Clone, Copy)]
+pub struct Selection(u8);
+
+impl Selection {
+    pub const ALL: Selection = Selection(0b11111);
+
+    pub fn of(names: &[&str]) -> Selection {
+        Selection(names.iter().filter_map(|n| PROJECTIONS.iter().position(|p| p == n)).fold(0, |bits, i| bits | 1 << i))
+    }
+
+    pub fn contains(self, projection: &str) -> bool {
+        PROJECTIONS.iter().position(|p| *p == projection).is_some_and(|i| self.0 & (1 << i) != 0)
+    }
+}
 
 /// Rows collected over a batch, written by [`Pending::flush`].
 #[derive(Default)]
@@ -33,12 +64,20 @@ impl Pending {
         *entry = (*entry).max(position);
     }
 
+    /// Writes the audit rows and activity counts, and returns the positions reached, without
+    /// recording them (a rebuild records them when it swaps).
+    pub async fn flush_into(mut self, conn: &mut PgConnection) -> Result<HashMap<&'static str, i64>, sqlx::Error> {
+        let positions = std::mem::take(&mut self.positions);
+        self.flush(conn).await?;
+        Ok(positions)
+    }
+
     /// Writes the audit rows, activity counts and positions collected so far.
     pub async fn flush(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         if !self.audit.is_empty() {
             let rows = &self.audit;
             sqlx::query(
-                "INSERT INTO read_model.audit_log (workspace_id, position, occurred_at, actor_kind, actor_id,
+                "INSERT INTO audit_log (workspace_id, position, occurred_at, actor_kind, actor_id,
                      event_type, stream_id, version, correlation_id, summary)
                  SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[],
                      $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[])
@@ -60,7 +99,7 @@ impl Pending {
         if !self.activity.is_empty() {
             let (keys, counts): (Vec<_>, Vec<i64>) = self.activity.into_iter().unzip();
             sqlx::query(
-                "INSERT INTO read_model.activity_daily (workspace_id, day, events)
+                "INSERT INTO activity_daily (workspace_id, day, events)
                  SELECT * FROM UNNEST($1::uuid[], $2::date[], $3::bigint[])
                  ON CONFLICT (workspace_id, day) DO UPDATE SET events = activity_daily.events + EXCLUDED.events",
             )
@@ -95,37 +134,40 @@ fn actor_kind(event: &ProjectedEvent) -> &'static str {
     }
 }
 
-/// Applies one event (already decoded) to the read models.
+/// Applies one event (already decoded) to the selected read models.
 pub async fn apply(
     conn: &mut PgConnection,
     event: &ProjectedEvent,
     decoded: &Event,
     pending: &mut Pending,
+    selection: Selection,
 ) -> Result<(), sqlx::Error> {
     let projection = match decoded {
-        Event::Workspace(e) => {
-            workspace(conn, event, e).await?;
-            "workspaces"
-        }
-        Event::ApiKey(e) => {
-            api_key(conn, event, e).await?;
-            "api_keys"
-        }
-        Event::Workflow(e) => {
-            workflow(conn, event, e).await?;
-            "workflows"
-        }
+        Event::Workspace(_) => "workspaces",
+        Event::ApiKey(_) => "api_keys",
+        Event::Workflow(_) => "workflows",
     };
-    pending.reached(projection, event.global_position);
-    pending.reached("audit_log", event.global_position);
-    pending.reached("activity", event.global_position);
-    pending.audit.push(AuditRow {
-        workspace_id: event.workspace_id,
-        position: event.global_position,
-        summary: summary(decoded),
-        event: event.clone(),
-    });
-    *pending.activity.entry((event.workspace_id, event.occurred_at.date_naive())).or_default() += 1;
+    if selection.contains(projection) {
+        match decoded {
+            Event::Workspace(e) => workspace(conn, event, e).await?,
+            Event::ApiKey(e) => api_key(conn, event, e).await?,
+            Event::Workflow(e) => workflow(conn, event, e).await?,
+        }
+        pending.reached(projection, event.global_position);
+    }
+    if selection.contains("audit_log") {
+        pending.reached("audit_log", event.global_position);
+        pending.audit.push(AuditRow {
+            workspace_id: event.workspace_id,
+            position: event.global_position,
+            summary: summary(decoded),
+            event: event.clone(),
+        });
+    }
+    if selection.contains("activity") {
+        pending.reached("activity", event.global_position);
+        *pending.activity.entry((event.workspace_id, event.occurred_at.date_naive())).or_default() += 1;
+    }
     Ok(())
 }
 
@@ -134,7 +176,7 @@ async fn workspace(conn: &mut PgConnection, event: &ProjectedEvent, e: &Workspac
     match e {
         WorkspaceEvent::Created(c) => {
             sqlx::query(
-                "INSERT INTO read_model.workspaces (workspace_id, name, slug, plan, version, created_at, updated_at)
+                "INSERT INTO workspaces (workspace_id, name, slug, plan, version, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $6)",
             )
             .bind(ws)
@@ -148,21 +190,21 @@ async fn workspace(conn: &mut PgConnection, event: &ProjectedEvent, e: &Workspac
             return Ok(());
         }
         WorkspaceEvent::Renamed(r) => {
-            sqlx::query("UPDATE read_model.workspaces SET name = $2 WHERE workspace_id = $1")
+            sqlx::query("UPDATE workspaces SET name = $2 WHERE workspace_id = $1")
                 .bind(ws)
                 .bind(&r.name)
                 .execute(&mut *conn)
                 .await?;
         }
         WorkspaceEvent::PlanChanged(p) => {
-            sqlx::query("UPDATE read_model.workspaces SET plan = $2 WHERE workspace_id = $1")
+            sqlx::query("UPDATE workspaces SET plan = $2 WHERE workspace_id = $1")
                 .bind(ws)
                 .bind(p.to.as_str())
                 .execute(&mut *conn)
                 .await?;
         }
         WorkspaceEvent::SettingsChanged(s) => {
-            sqlx::query("UPDATE read_model.workspaces SET settings = $2 WHERE workspace_id = $1")
+            sqlx::query("UPDATE workspaces SET settings = $2 WHERE workspace_id = $1")
                 .bind(ws)
                 .bind(serde_json::Value::Object(s.settings.clone()))
                 .execute(&mut *conn)
@@ -170,7 +212,7 @@ async fn workspace(conn: &mut PgConnection, event: &ProjectedEvent, e: &Workspac
         }
         WorkspaceEvent::MemberAdded(m) => {
             sqlx::query(
-                "INSERT INTO read_model.members (workspace_id, user_id, email, name, role, added_at)
+                "INSERT INTO members (workspace_id, user_id, email, name, role, added_at)
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(ws)
@@ -183,7 +225,7 @@ async fn workspace(conn: &mut PgConnection, event: &ProjectedEvent, e: &Workspac
             .await?;
         }
         WorkspaceEvent::MemberRoleChanged(m) => {
-            sqlx::query("UPDATE read_model.members SET role = $3 WHERE workspace_id = $1 AND user_id = $2")
+            sqlx::query("UPDATE members SET role = $3 WHERE workspace_id = $1 AND user_id = $2")
                 .bind(ws)
                 .bind(m.user_id)
                 .bind(m.to.as_str())
@@ -192,8 +234,8 @@ async fn workspace(conn: &mut PgConnection, event: &ProjectedEvent, e: &Workspac
         }
         WorkspaceEvent::MemberRemoved(m) => {
             sqlx::query(
-                "WITH gone AS (DELETE FROM read_model.members WHERE workspace_id = $1 AND user_id = $2)
-                 DELETE FROM read_model.team_members WHERE workspace_id = $1 AND user_id = $2",
+                "WITH gone AS (DELETE FROM members WHERE workspace_id = $1 AND user_id = $2)
+                 DELETE FROM team_members WHERE workspace_id = $1 AND user_id = $2",
             )
             .bind(ws)
             .bind(m.user_id)
@@ -201,18 +243,16 @@ async fn workspace(conn: &mut PgConnection, event: &ProjectedEvent, e: &Workspac
             .await?;
         }
         WorkspaceEvent::TeamCreated(t) => {
-            sqlx::query(
-                "INSERT INTO read_model.teams (workspace_id, team_id, name, created_at) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(ws)
-            .bind(t.team_id)
-            .bind(&t.name)
-            .bind(event.occurred_at)
-            .execute(&mut *conn)
-            .await?;
+            sqlx::query("INSERT INTO teams (workspace_id, team_id, name, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(ws)
+                .bind(t.team_id)
+                .bind(&t.name)
+                .bind(event.occurred_at)
+                .execute(&mut *conn)
+                .await?;
         }
         WorkspaceEvent::TeamMemberAdded(t) => {
-            sqlx::query("INSERT INTO read_model.team_members (workspace_id, team_id, user_id) VALUES ($1, $2, $3)")
+            sqlx::query("INSERT INTO team_members (workspace_id, team_id, user_id) VALUES ($1, $2, $3)")
                 .bind(ws)
                 .bind(t.team_id)
                 .bind(t.user_id)
@@ -220,17 +260,15 @@ async fn workspace(conn: &mut PgConnection, event: &ProjectedEvent, e: &Workspac
                 .await?;
         }
         WorkspaceEvent::TeamMemberRemoved(t) => {
-            sqlx::query(
-                "DELETE FROM read_model.team_members WHERE workspace_id = $1 AND team_id = $2 AND user_id = $3",
-            )
-            .bind(ws)
-            .bind(t.team_id)
-            .bind(t.user_id)
-            .execute(&mut *conn)
-            .await?;
+            sqlx::query("DELETE FROM team_members WHERE workspace_id = $1 AND team_id = $2 AND user_id = $3")
+                .bind(ws)
+                .bind(t.team_id)
+                .bind(t.user_id)
+                .execute(&mut *conn)
+                .await?;
         }
     }
-    sqlx::query("UPDATE read_model.workspaces SET version = $2, updated_at = $3 WHERE workspace_id = $1")
+    sqlx::query("UPDATE workspaces SET version = $2, updated_at = $3 WHERE workspace_id = $1")
         .bind(ws)
         .bind(event.version)
         .bind(event.occurred_at)
@@ -243,7 +281,7 @@ async fn api_key(conn: &mut PgConnection, event: &ProjectedEvent, e: &ApiKeyEven
     let (ws, key_id) = (event.workspace_id, event.stream_id.id());
     let query = match e {
         ApiKeyEvent::Issued(i) => sqlx::query(
-            "INSERT INTO read_model.api_keys (workspace_id, key_id, name, role, prefix, user_id, expires_at, created_at)
+            "INSERT INTO api_keys (workspace_id, key_id, name, role, prefix, user_id, expires_at, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(ws)
@@ -255,14 +293,14 @@ async fn api_key(conn: &mut PgConnection, event: &ProjectedEvent, e: &ApiKeyEven
         .bind(i.expires_at)
         .bind(event.occurred_at),
         ApiKeyEvent::Rotated(r) => {
-            sqlx::query("UPDATE read_model.api_keys SET prefix = $3, rotated_at = $4 WHERE workspace_id = $1 AND key_id = $2")
+            sqlx::query("UPDATE api_keys SET prefix = $3, rotated_at = $4 WHERE workspace_id = $1 AND key_id = $2")
                 .bind(ws)
                 .bind(key_id)
                 .bind(&r.prefix)
                 .bind(event.occurred_at)
         }
         ApiKeyEvent::Revoked(_) => {
-            sqlx::query("UPDATE read_model.api_keys SET revoked_at = $3 WHERE workspace_id = $1 AND key_id = $2")
+            sqlx::query("UPDATE api_keys SET revoked_at = $3 WHERE workspace_id = $1 AND key_id = $2")
                 .bind(ws)
                 .bind(key_id)
                 .bind(event.occurred_at)
@@ -278,7 +316,7 @@ async fn workflow(conn: &mut PgConnection, event: &ProjectedEvent, e: &WorkflowE
     let message = match e {
         WorkflowEvent::Created(c) => {
             sqlx::query(
-                "INSERT INTO read_model.workflows (workspace_id, workflow_id, name, description, tags, team_id, status,
+                "INSERT INTO workflows (workspace_id, workflow_id, name, description, tags, team_id, status,
                      definition, version, created_by, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, $8, $9, $10, $10)",
             )
@@ -306,7 +344,7 @@ async fn workflow(conn: &mut PgConnection, event: &ProjectedEvent, e: &WorkflowE
         }
         WorkflowEvent::DetailsChanged(d) => {
             sqlx::query(
-                "UPDATE read_model.workflows SET name = $3, description = $4, tags = $5
+                "UPDATE workflows SET name = $3, description = $4, tags = $5
                  WHERE workspace_id = $1 AND workflow_id = $2",
             )
             .bind(ws)
@@ -320,7 +358,7 @@ async fn workflow(conn: &mut PgConnection, event: &ProjectedEvent, e: &WorkflowE
         }
         WorkflowEvent::Published(p) => {
             sqlx::query(
-                "UPDATE read_model.workflows SET status = 'published', published_version = $3
+                "UPDATE workflows SET status = 'published', published_version = $3
                  WHERE workspace_id = $1 AND workflow_id = $2",
             )
             .bind(ws)
@@ -334,7 +372,7 @@ async fn workflow(conn: &mut PgConnection, event: &ProjectedEvent, e: &WorkflowE
             let name = serde_json::to_value(p.environment).unwrap_or_default();
             let environment = serde_json::json!({ (name.as_str().unwrap_or_default()): p.version });
             sqlx::query(
-                "UPDATE read_model.workflows SET environments = environments || $3
+                "UPDATE workflows SET environments = environments || $3
                  WHERE workspace_id = $1 AND workflow_id = $2",
             )
             .bind(ws)
@@ -346,7 +384,7 @@ async fn workflow(conn: &mut PgConnection, event: &ProjectedEvent, e: &WorkflowE
         }
         WorkflowEvent::Archived(_) => {
             sqlx::query(
-                "UPDATE read_model.workflows SET status_before_archive = status, status = 'archived'
+                "UPDATE workflows SET status_before_archive = status, status = 'archived'
                  WHERE workspace_id = $1 AND workflow_id = $2",
             )
             .bind(ws)
@@ -357,7 +395,7 @@ async fn workflow(conn: &mut PgConnection, event: &ProjectedEvent, e: &WorkflowE
         }
         WorkflowEvent::Restored(_) => {
             sqlx::query(
-                "UPDATE read_model.workflows SET status = status_before_archive WHERE workspace_id = $1 AND workflow_id = $2",
+                "UPDATE workflows SET status = status_before_archive WHERE workspace_id = $1 AND workflow_id = $2",
             )
             .bind(ws)
             .bind(id)
@@ -369,11 +407,11 @@ async fn workflow(conn: &mut PgConnection, event: &ProjectedEvent, e: &WorkflowE
     // Every event is a version: record it with the definition then in force.
     sqlx::query(
         "WITH current AS (
-             UPDATE read_model.workflows SET version = $3, updated_at = $4
+             UPDATE workflows SET version = $3, updated_at = $4
              WHERE workspace_id = $1 AND workflow_id = $2
              RETURNING definition
          )
-         INSERT INTO read_model.workflow_versions (workspace_id, workflow_id, version, event_type, author, message,
+         INSERT INTO workflow_versions (workspace_id, workflow_id, version, event_type, author, message,
              occurred_at, position, definition)
          SELECT $1, $2, $3, $5, $6, $7, $4, $8, definition FROM current",
     )
@@ -397,7 +435,7 @@ async fn set_definition(
     definition: serde_json::Value,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE read_model.workflows
+        "UPDATE workflows
          SET definition = $3, status = CASE WHEN status = 'published' THEN 'draft' ELSE status END
          WHERE workspace_id = $1 AND workflow_id = $2",
     )

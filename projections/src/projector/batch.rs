@@ -12,7 +12,7 @@ use sqlx::{PgConnection, PgPool};
 
 use crate::cloudevents::{self, ProjectedEvent};
 use crate::kafka::DEADLETTER_TOPIC;
-use crate::read_models::{self, Pending};
+use crate::read_models::{self, Pending, Selection};
 
 /// An event that could not be projected, and why.
 #[derive(Debug, Clone)]
@@ -39,7 +39,9 @@ pub async fn apply_with_retries(
     messages: &[OwnedMessage],
 ) -> anyhow::Result<BatchOutcome> {
     let mut delay = Duration::from_millis(100);
-    for attempt in 1..=5 {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
         match apply(pool, store, group, messages).await {
             Ok(outcome) => {
                 metrics::counter!("projector_events_applied_total").increment(outcome.applied as u64);
@@ -48,13 +50,18 @@ pub async fn apply_with_retries(
                 metrics::counter!("projector_dead_letters_total").increment(outcome.dead_letters.len() as u64);
                 return Ok(outcome);
             }
-            Err(error) => {
+            // The database or the event store is away: wait for it, however long.
+            Err(error) if is_transient(&error) => {
                 tracing::warn!(attempt, error = format!("{error:#}"), "projection batch failed; retrying");
-                metrics::counter!("projector_retries_total").increment(1);
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
             }
+            Err(error) if attempt < 5 => {
+                tracing::warn!(attempt, error = format!("{error:#}"), "projection batch failed; retrying");
+            }
+            Err(_) => break,
         }
+        metrics::counter!("projector_retries_total").increment(1);
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
     }
     if messages.len() == 1 {
         // It fails on its own: dead-letter it, so the partition moves on.
@@ -72,6 +79,25 @@ pub async fn apply_with_retries(
     Ok(total)
 }
 
+/// Errors that say nothing about the events: the connection, a serialization conflict, a
+/// deadlock, a server shutting down.
+fn is_transient(error: &anyhow::Error) -> bool {
+    let sql = error.downcast_ref::<sqlx::Error>().or_else(|| match error.downcast_ref::<eventstore::StoreError>() {
+        Some(eventstore::StoreError::Database(e)) => Some(e),
+        _ => None,
+    });
+    match sql {
+        Some(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Protocol(_)) => {
+            true
+        }
+        Some(sqlx::Error::Database(db)) => {
+            let code = db.code().unwrap_or_default();
+            code.starts_with("08") || code.starts_with("57") || code == "40001" || code == "40P01" || code == "53300"
+        }
+        _ => false,
+    }
+}
+
 async fn apply(
     pool: &PgPool,
     store: &PgEventStore,
@@ -79,6 +105,8 @@ async fn apply(
     messages: &[OwnedMessage],
 ) -> anyhow::Result<BatchOutcome> {
     let mut tx = pool.begin().await?;
+    // The read-model statements name their tables unqualified (see `read_models`).
+    sqlx::query("SET LOCAL search_path TO read_model").execute(&mut *tx).await?;
     let parsed: Vec<Result<ProjectedEvent, cloudevents::MalformedRecord>> =
         messages.iter().map(|m| cloudevents::parse(m.headers(), m.payload())).collect();
     let streams: Vec<String> = parsed.iter().flatten().map(|e| e.stream_id.to_string()).collect();
@@ -142,7 +170,7 @@ async fn apply_one(
 ) -> anyhow::Result<()> {
     match Event::decode(&event.event_type, event.schema_version, event.payload.clone()) {
         Ok(decoded) => {
-            read_models::apply(conn, event, &decoded, pending).await?;
+            read_models::apply(conn, event, &decoded, pending, Selection::ALL).await?;
             outcome.applied += 1;
         }
         Err(error) => outcome.dead_letters.push(DeadLetter {
