@@ -26,7 +26,7 @@ apt_install() {
 }
 
 if command -v apt-get >/dev/null; then
-  apt_install build-essential pkg-config ca-certificates curl git python3 postgresql-client
+  apt_install build-essential pkg-config ca-certificates curl git python3 python3-pip postgresql-client
 fi
 
 if ! command -v cargo >/dev/null && [ -x "$HOME/.cargo/bin/cargo" ]; then
@@ -60,6 +60,14 @@ if ! pg_isready -q -h "$host" -p "$port" 2>/dev/null; then
   pg_isready -q -h "$host" -p "$port" || { say "PostgreSQL is not reachable at $host:$port (DATABASE_URL)"; exit 1; }
 fi
 say "PostgreSQL is up at $host:$port"
+
+# The analytics-consumer example and its test use confluent-kafka from PyPI (Debian's package
+# bundles a librdkafka too old for the broker's handshake).
+if ! python3 -c 'import confluent_kafka' 2>/dev/null; then
+  say "installing confluent-kafka for python3"
+  python3 -m pip install --quiet confluent-kafka 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages confluent-kafka
+fi
 
 # Tansu, a Kafka-wire-compatible broker (Apache-2.0) from crates.io, for development and tests.
 # Its default build has no storage engine; `dynostore` adds the in-memory one used here. The first
