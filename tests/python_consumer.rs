@@ -22,14 +22,27 @@ async fn a_python_consumer_reads_cloudevents() {
     let brokers = broker.addr();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("python3")
-            .args([script, "--brokers", &brokers, "--topic", "flowfuse.workflow", "--max-records", "6", "--timeout", "60"])
+            .args([
+                script,
+                "--brokers",
+                &brokers,
+                "--topic",
+                "flowfuse.workflow",
+                "--max-records",
+                "6",
+                "--timeout",
+                "60",
+            ])
             .output()
     })
     .await
     .unwrap()
     .expect("python3 runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "needs `python3 -m pip install confluent-kafka` (scripts/setup.sh does): {stderr}");
+    assert!(
+        output.status.success(),
+        "needs `python3 -m pip install confluent-kafka` (scripts/setup.sh does): {stderr}"
+    );
     let records: Vec<serde_json::Value> =
         String::from_utf8(output.stdout).unwrap().lines().map(|line| serde_json::from_str(line).unwrap()).collect();
     assert_eq!(records.len(), 6, "{stderr}");

@@ -48,7 +48,7 @@ pub fn generated_files() -> Vec<(String, String)> {
 
 /// `value` with every object's keys in sorted order, so that the generated text is the same
 /// whether or not serde_json's `preserve_order` feature is on in this build.
-fn sorted(value: &serde_json::Value) -> serde_json::Value {
+pub(crate) fn sorted(value: &serde_json::Value) -> serde_json::Value {
     match value {
         serde_json::Value::Object(fields) => {
             let mut keys: Vec<&String> = fields.keys().collect();

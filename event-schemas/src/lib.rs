@@ -7,9 +7,11 @@
 //! - [`workspace`], [`api_key`], [`workflow`]: the payload of every event, one struct per event type;
 //! - [`catalog`]: the typed event enums per category and the dispatch between type names and payloads;
 //! - [`upcast`]: the upcaster registry that upgrades payloads stored under older schema versions;
-//! - [`json_schema`]: the JSON Schema (draft 2020-12) of every event, checked in under `json/`.
+//! - [`json_schema`]: the JSON Schema (draft 2020-12) of every event, checked in under `json/`;
+//! - [`asyncapi`]: the AsyncAPI 3.0 document of the Kafka topics, checked in as `asyncapi.yaml`.
 
 pub mod api_key;
+pub mod asyncapi;
 pub mod catalog;
 pub mod chain;
 pub mod envelope;
