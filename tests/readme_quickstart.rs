@@ -5,6 +5,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use eventstore::testing::TestDatabase;
+use support::broker::Broker;
+
+mod support;
 
 struct Server(Child);
 
@@ -24,13 +27,14 @@ fn quickstart() -> String {
 
 #[tokio::test]
 async fn the_readme_quickstart_works_when_pasted() {
-    let db = TestDatabase::create().await;
+    let (db, broker) = (TestDatabase::create().await, Broker::start());
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let binary = env!("CARGO_BIN_EXE_flowfuse");
     let _server = Server(
         Command::new(binary)
             .arg("serve")
             .env("DATABASE_URL", db.url())
+            .env("KAFKA_BROKERS", broker.addr())
             .env("COMMAND_API_ADDR", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -50,6 +54,7 @@ async fn the_readme_quickstart_works_when_pasted() {
     let output = Command::new("bash")
         .args(["-euo", "pipefail", "-c", &script])
         .env("DATABASE_URL", db.url())
+        .env("KAFKA_BROKERS", broker.addr())
         .output()
         .expect("bash and curl are needed (scripts/setup.sh installs curl)");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -59,16 +64,18 @@ async fn the_readme_quickstart_works_when_pasted() {
     assert!(stdout.lines().any(|line| line == "412"), "{stdout}");
     assert!(stdout.contains("\"version\":4"), "{stdout}");
     assert!(stdout.contains("OK: 1 streams, 4 events, every hash chain intact"), "{stdout}");
+    assert!(stdout.contains("\"log_head\""), "projections status printed: {stdout}");
 }
 
 #[tokio::test]
 async fn serve_stops_gracefully_on_sigterm() {
-    let db = TestDatabase::create().await;
+    let (db, broker) = (TestDatabase::create().await, Broker::start());
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut server = Command::new(env!("CARGO_BIN_EXE_flowfuse"))
         .arg("serve")
         .env("DATABASE_URL", db.url())
         .env("COMMAND_API_ADDR", format!("127.0.0.1:{port}"))
+        .env("KAFKA_BROKERS", broker.addr())
         .env("LOG_FORMAT", "json")
         .stderr(Stdio::piped())
         .spawn()
