@@ -58,8 +58,9 @@ pub fn event_topics() -> Vec<String> {
     Category::ALL.into_iter().map(topic_for).collect()
 }
 
-/// Creates whichever topics are missing; existing ones are left as they are.
-pub async fn ensure_topics(config: &KafkaConfig) -> anyhow::Result<()> {
+/// Creates whichever topics are missing (existing ones are left as they are) and returns the
+/// names of those it created.
+pub async fn ensure_topics(config: &KafkaConfig) -> anyhow::Result<Vec<String>> {
     let admin: AdminClient<DefaultClientContext> = config.client().create()?;
     let names = all_topics();
     let topics: Vec<NewTopic> = names
@@ -67,12 +68,16 @@ pub async fn ensure_topics(config: &KafkaConfig) -> anyhow::Result<()> {
         .map(|name| NewTopic::new(name, config.partitions, TopicReplication::Fixed(config.replication)))
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let mut created = Vec::new();
     for result in admin.create_topics(&topics, &options).await? {
         match result {
-            Ok(topic) => tracing::info!(topic, partitions = config.partitions, "created topic"),
+            Ok(topic) => {
+                tracing::info!(topic, partitions = config.partitions, "created topic");
+                created.push(topic);
+            }
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, code)) => anyhow::bail!("cannot create topic {topic}: {code}"),
         }
     }
-    Ok(())
+    Ok(created)
 }

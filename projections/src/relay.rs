@@ -7,15 +7,18 @@
 //! `acks=all`, key = stream id), waits for every ack, and only then advances its checkpoint, on
 //! the connection that holds the lock: an instance that lost the lock cannot move it.
 //!
-//! A broker that loses data (Tansu with memory storage restarts empty) is noticed when a
-//! partition's high watermark falls below the last offset the broker acknowledged; the relay then
-//! recreates the topics and republishes the whole log. Consumers drop what they already applied.
+//! The relay is the only creator of topics. When it has to create a topic it had already had
+//! records acknowledged on, the broker lost that topic (Tansu with memory storage restarts empty;
+//! an operator deleted it): the relay then republishes the whole log, and consumers drop what
+//! they already applied. It checks after every produce error and every few seconds when idle.
+//! (A partition's high watermark is no help here: Tansu's can trail the offsets it acknowledged.)
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use eventstore::{EventStore, GlobalEvent, LogCheckpoint, PgEventStore};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 
@@ -77,7 +80,6 @@ impl Relay {
     }
 
     async fn lead(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        ensure_topics(&self.kafka).await?;
         let producer: FutureProducer = self
             .kafka
             .client()
@@ -86,15 +88,19 @@ impl Relay {
             .set("linger.ms", "2")
             .set("message.timeout.ms", "30000")
             .create()?;
-        let mut checkpoint = load_checkpoint(conn).await?;
         let mut acked = load_partitions(conn).await?;
-        let mut last_watermark_check = Instant::now();
+        if self.topics_were_lost(&acked).await? {
+            self.restart_after_data_loss(conn).await?;
+            acked.clear();
+        }
+        let mut checkpoint = load_checkpoint(conn).await?;
+        let mut last_topic_check = Instant::now();
         loop {
             let page = self.store.read_all(checkpoint, PAGE).await?;
             if page.is_empty() {
-                if last_watermark_check.elapsed() > Duration::from_secs(2) {
-                    last_watermark_check = Instant::now();
-                    if self.broker_lost_data(&producer, &acked).await {
+                if last_topic_check.elapsed() > Duration::from_secs(2) {
+                    last_topic_check = Instant::now();
+                    if self.topics_were_lost(&acked).await? {
                         self.restart_after_data_loss(conn).await?;
                         // A new broker needs a new producer (a new idempotent producer id).
                         anyhow::bail!("the broker lost data; reconnecting to republish");
@@ -105,51 +111,28 @@ impl Relay {
                 tokio::time::sleep(self.idle_poll).await;
                 continue;
             }
-            match produce_page(&producer, &page).await {
-                Ok(offsets) => {
-                    for (key, offset) in offsets {
-                        let entry = acked.entry(key).or_insert(offset);
-                        *entry = (*entry).max(offset);
-                    }
-                    checkpoint = page.last().expect("non-empty page").checkpoint;
-                    save_checkpoint(conn, checkpoint, &acked).await?;
-                    metrics::counter!("relay_events_total").increment(page.len() as u64);
-                    metrics::gauge!("relay_position").set(checkpoint.position as f64);
-                }
-                Err(error) => {
-                    // The checkpoint did not move: whatever was not acknowledged is produced again
-                    // by a fresh producer (an idempotent producer's errors can be fatal to it).
-                    if self.broker_lost_data(&producer, &acked).await {
-                        self.restart_after_data_loss(conn).await?;
-                    }
-                    return Err(error.context("produce failed"));
-                }
+            // On an error the checkpoint has not moved: whatever was not acknowledged is produced
+            // again by a fresh producer (an idempotent producer's errors can be fatal to it).
+            let offsets = produce_page(&producer, &page).await.context("produce failed")?;
+            for (key, offset) in offsets {
+                let entry = acked.entry(key).or_insert(offset);
+                *entry = (*entry).max(offset);
             }
+            checkpoint = page.last().expect("non-empty page").checkpoint;
+            save_checkpoint(conn, checkpoint, &acked).await?;
+            metrics::counter!("relay_events_total").increment(page.len() as u64);
+            metrics::gauge!("relay_position").set(checkpoint.position as f64);
         }
     }
 
-    /// Whether a partition the broker acknowledged records on is now shorter than that.
-    async fn broker_lost_data(&self, producer: &FutureProducer, acked: &HashMap<(String, i32), i64>) -> bool {
-        for ((topic, partition), last) in acked {
-            let (topic, partition, last) = (topic.clone(), *partition, *last);
-            let producer = producer.clone();
-            let watermarks = tokio::task::spawn_blocking(move || {
-                let watermarks = producer.client().fetch_watermarks(&topic, partition, Duration::from_secs(5));
-                watermarks.map(|w| (topic, partition, last, w))
-            })
-            .await;
-            match watermarks {
-                Ok(Ok((topic, partition, last, (_, high)))) if high <= last => {
-                    tracing::warn!(topic, partition, high, last, "the broker lost acknowledged records");
-                    return true;
-                }
-                // A topic that no longer exists has lost everything.
-                Ok(Err(rdkafka::error::KafkaError::MetadataFetch(_))) => return true,
-                Ok(Err(error)) if error.to_string().contains("Unknown topic") => return true,
-                _ => {}
-            }
+    /// Creates missing topics; whether one of them had records acknowledged before.
+    async fn topics_were_lost(&self, acked: &HashMap<(String, i32), i64>) -> anyhow::Result<bool> {
+        let created = ensure_topics(&self.kafka).await?;
+        let lost: Vec<&String> = created.iter().filter(|t| acked.keys().any(|(topic, _)| topic == *t)).collect();
+        if !lost.is_empty() {
+            tracing::warn!(topics = ?lost, "topics the broker had acknowledged records on are gone");
         }
-        false
+        Ok(!lost.is_empty())
     }
 
     /// Rewinds to the start of the log: everything is produced again to the new broker.

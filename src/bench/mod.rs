@@ -3,6 +3,7 @@
 
 mod append;
 mod commands;
+mod pipeline;
 mod stats;
 
 use clap::{Args, Subcommand};
@@ -13,12 +14,17 @@ pub enum BenchCommand {
     Append(append::AppendArgs),
     /// The HTTP command path (create and change workflows) against raw single-row INSERTs.
     Commands(commands::CommandsArgs),
+    /// The relay against a bare producer, the projector against raw batched INSERTs, and the
+    /// freshness of read models under a steady command rate. Needs a broker at KAFKA_BROKERS
+    /// (a scratch one: it creates topics there).
+    Pipeline(pipeline::PipelineArgs),
 }
 
 pub async fn run(database_url: &str, command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Append(args) => append::run(database_url, args).await,
         BenchCommand::Commands(args) => commands::run(database_url, args).await,
+        BenchCommand::Pipeline(args) => pipeline::run(database_url, args).await,
     }
 }
 

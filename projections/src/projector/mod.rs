@@ -23,7 +23,7 @@ use rdkafka::producer::FutureProducer;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use sqlx::PgPool;
 
-use crate::kafka::{KafkaConfig, ensure_topics, event_topics};
+use crate::kafka::{KafkaConfig, event_topics};
 
 pub use batch::BatchOutcome;
 
@@ -77,8 +77,9 @@ impl Projector {
         }
     }
 
+    /// Topics are the relay's to create (it tells a lost topic by having to create it again);
+    /// a subscription to a topic that does not exist yet waits for it.
     async fn consume(&self) -> anyhow::Result<()> {
-        ensure_topics(&self.kafka).await?;
         let consumer: StreamConsumer = self
             .kafka
             .client()

@@ -1,0 +1,327 @@
+//! `flowfuse bench pipeline`: (a) the relay against a bare rdkafka producer sending the same
+//! records; (b) the projector against raw batched INSERTs of the rows it writes; (c) freshness,
+//! from command accepted to visible in the read models, at a steady command rate.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use commands::CommandApi;
+use commands::bootstrap::create_workspace;
+use event_schemas::types::Plan;
+use event_schemas::workflow::WorkflowCreated;
+use event_schemas::{Actor, Category, Event, NewEvent, StreamId, WorkflowEvent};
+use eventstore::{EventStore, ExpectedVersion, LogCheckpoint, PgEventStore};
+use projections::{KafkaConfig, Projector, Relay};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::append::fresh_database;
+
+#[derive(Debug, Args)]
+pub struct PipelineArgs {
+    /// Kafka bootstrap servers of a scratch broker.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    kafka_brokers: String,
+    /// Events for (a) and (b).
+    #[arg(long, default_value_t = 20_000)]
+    events: usize,
+    /// Commands per second for (c).
+    #[arg(long, default_value_t = 500)]
+    rate: u32,
+    /// Seconds of steady load for (c).
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+}
+
+pub async fn run(database_url: &str, args: PipelineArgs) -> anyhow::Result<()> {
+    let pool = fresh_database(database_url, 24).await?;
+    let store = PgEventStore::new(pool.clone());
+    let kafka = KafkaConfig::new(&args.kafka_brokers);
+    let run_id = Uuid::now_v7().simple().to_string();
+    projections::kafka::ensure_topics(&kafka).await?;
+    println!(
+        "FlowFuse pipeline benchmark: {} events, then {} commands/s for {}s",
+        args.events, args.rate, args.seconds
+    );
+
+    seed(&store, args.events).await?;
+    let events = store.read_all(LogCheckpoint::START, i64::MAX).await?;
+    let bare = bare_producer(&kafka, &events, &format!("bench.raw.{run_id}")).await?;
+    let relay = relay_throughput(&pool, database_url, &kafka, events.len()).await?;
+    println!(
+        "(a) bare producer {bare:>10.0} events/s   relay {relay:>10.0} events/s   a = {:.2} (target >= 0.5: {})",
+        relay / bare,
+        verdict(relay / bare >= 0.5)
+    );
+
+    let raw = raw_inserts(&pool, &events).await?;
+    let projector = projector_throughput(&pool, &kafka, events.len(), &run_id).await?;
+    println!(
+        "(b) raw INSERTs   {raw:>10.0} events/s   projector {projector:>10.0} events/s   b = {:.2} (target >= 0.5: {})",
+        projector / raw,
+        verdict(projector / raw >= 0.5)
+    );
+
+    let relay = Relay::new(PgEventStore::new(pool.clone()), database_url, kafka.clone());
+    let projector = Projector::new(pool.clone(), kafka.clone()).with_group(format!("bench-{run_id}"));
+    let roles = tokio::spawn(async move {
+        let never = std::future::pending::<()>;
+        let _ = tokio::join!(relay.run(never()), projector.run(never()));
+    });
+    let (p50, p99, sent) = freshness(&pool, args.rate, Duration::from_secs(args.seconds)).await?;
+    roles.abort();
+    println!(
+        "(c) freshness at {} commands/s ({sent} commands): p50 {p50:.1} ms   p99 {p99:.1} ms (target p99 <= 100 ms: {})",
+        args.rate,
+        verdict(p99 <= 100.0)
+    );
+    Ok(())
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "NOT met" }
+}
+
+/// `events` workflow-created events in streams of one event, appended 100 per call.
+async fn seed(store: &PgEventStore, events: usize) -> anyhow::Result<()> {
+    let workspace = Uuid::now_v7();
+    for chunk in (0..events).collect::<Vec<_>>().chunks(100) {
+        let stream = StreamId::new(Category::Workflow, Uuid::now_v7());
+        let batch: Vec<NewEvent> = chunk
+            .iter()
+            .map(|n| {
+                let event = Event::from(WorkflowEvent::from(WorkflowCreated {
+                    workflow_id: stream.id(),
+                    name: format!("Bench {n}"),
+                    description: Some("seeded".into()),
+                    tags: vec!["bench".into()],
+                    team_id: None,
+                    definition: Default::default(),
+                }));
+                NewEvent::now(workspace, Actor::system("bench"), &event)
+            })
+            .collect();
+        store.append_to_stream(&stream, ExpectedVersion::Any, batch).await?;
+    }
+    Ok(())
+}
+
+/// The same records the relay sends (topic apart), from a producer with the relay's settings.
+async fn bare_producer(kafka: &KafkaConfig, events: &[eventstore::GlobalEvent], topic: &str) -> anyhow::Result<f64> {
+    let admin: AdminClient<DefaultClientContext> = kafka.client().create()?;
+    let new_topic = NewTopic::new(topic, kafka.partitions, TopicReplication::Fixed(kafka.replication));
+    for result in admin.create_topics([&new_topic], &AdminOptions::new()).await? {
+        result.map_err(|(topic, code)| anyhow::anyhow!("cannot create {topic}: {code}"))?;
+    }
+    let producer: FutureProducer =
+        kafka.client().set("enable.idempotence", "true").set("acks", "all").set("linger.ms", "2").create()?;
+    let started = Instant::now();
+    for page in events.chunks(500) {
+        let mut deliveries = Vec::with_capacity(page.len());
+        for global in page {
+            let event = &global.event;
+            let key = event.stream_id.to_string();
+            let payload = serde_json::to_vec(&event.payload)?;
+            let headers = projections::cloudevents::headers(event);
+            let record = FutureRecord::to(topic).key(&key).payload(&payload).headers(headers);
+            deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
+        }
+        for delivery in deliveries {
+            delivery.await?.map_err(|(e, _)| e)?;
+        }
+    }
+    Ok(events.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn relay_throughput(pool: &PgPool, url: &str, kafka: &KafkaConfig, count: usize) -> anyhow::Result<f64> {
+    let relay = Relay::new(PgEventStore::new(pool.clone()), url, kafka.clone());
+    let started = Instant::now();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        relay
+            .run(async {
+                stopped.await.ok();
+            })
+            .await
+    });
+    let last: i64 = sqlx::query_scalar("SELECT max(global_position) FROM event_store.events").fetch_one(pool).await?;
+    loop {
+        let position: i64 =
+            sqlx::query_scalar("SELECT position FROM projections.relay_checkpoint").fetch_one(pool).await?;
+        if position >= last {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let elapsed = started.elapsed();
+    let _ = stop.send(());
+    task.await??;
+    Ok(count as f64 / elapsed.as_secs_f64())
+}
+
+/// Per event, the rows the projector appends (an audit row and a workflow version), in batches of
+/// 500 per transaction, into tables of the same shape.
+async fn raw_inserts(pool: &PgPool, events: &[eventstore::GlobalEvent]) -> anyhow::Result<f64> {
+    sqlx::query("CREATE TABLE bench_audit (LIKE read_model.audit_log INCLUDING ALL)").execute(pool).await?;
+    sqlx::query("CREATE TABLE bench_versions (LIKE read_model.workflow_versions INCLUDING ALL)").execute(pool).await?;
+    let started = Instant::now();
+    for page in events.chunks(500) {
+        let page: Vec<&event_schemas::RecordedEvent> = page.iter().map(|g| &g.event).collect();
+        let mut tx = pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO bench_audit (workspace_id, position, occurred_at, actor_kind, actor_id, event_type, stream_id,
+                 version, correlation_id, summary)
+             SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[],
+                 $7::text[], $8::bigint[], $9::text[], $10::text[])",
+        )
+        .bind(page.iter().map(|e| e.workspace_id).collect::<Vec<_>>())
+        .bind(page.iter().map(|e| e.global_position).collect::<Vec<_>>())
+        .bind(page.iter().map(|e| e.occurred_at).collect::<Vec<_>>())
+        .bind(page.iter().map(|_| "system").collect::<Vec<_>>())
+        .bind(page.iter().map(|e| e.actor.id.as_str()).collect::<Vec<_>>())
+        .bind(page.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+        .bind(page.iter().map(|e| e.stream_id.to_string()).collect::<Vec<_>>())
+        .bind(page.iter().map(|e| e.version).collect::<Vec<_>>())
+        .bind(page.iter().map(|e| e.correlation_id.as_deref()).collect::<Vec<_>>())
+        .bind(page.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO bench_versions (workspace_id, workflow_id, version, event_type, author, message, occurred_at,
+                 position, definition)
+             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::text[],
+                 $7::timestamptz[], $8::bigint[], $9::jsonb[])",
+        )
+        .bind(page.iter().map(|e| e.workspace_id).collect::<Vec<_>>())
+        .bind(page.iter().map(|e| e.stream_id.id()).collect::<Vec<_>>())
+        .bind(page.iter().map(|e| e.version).collect::<Vec<_>>())
+        .bind(page.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+        .bind(page.iter().map(|e| e.actor.id.as_str()).collect::<Vec<_>>())
+        .bind(page.iter().map(|_| None::<&str>).collect::<Vec<_>>())
+        .bind(page.iter().map(|e| e.occurred_at).collect::<Vec<_>>())
+        .bind(page.iter().map(|e| e.global_position).collect::<Vec<_>>())
+        .bind(page.iter().map(|e| &e.payload["definition"]).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+    }
+    Ok(events.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn projector_throughput(pool: &PgPool, kafka: &KafkaConfig, count: usize, run_id: &str) -> anyhow::Result<f64> {
+    let projector = Projector::new(pool.clone(), kafka.clone()).with_group(format!("bench-{run_id}"));
+    let started = Instant::now();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        projector
+            .run(async {
+                stopped.await.ok();
+            })
+            .await
+    });
+    loop {
+        let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM read_model.audit_log").fetch_one(pool).await?;
+        if applied as usize >= count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let elapsed = started.elapsed();
+    let _ = stop.send(());
+    task.await??;
+    Ok(count as f64 / elapsed.as_secs_f64())
+}
+
+/// Steady `rate` commands per second over HTTP (creates and definition changes) with the relay and
+/// projector running; returns p50 and p99 of accepted-to-visible in milliseconds.
+async fn freshness(pool: &PgPool, rate: u32, duration: Duration) -> anyhow::Result<(f64, f64, usize)> {
+    let api = CommandApi::bind(pool.clone(), "127.0.0.1:0".parse()?).await?;
+    let base = format!("http://{}", api.local_addr());
+    tokio::spawn(api.run_until_stopped(std::future::pending()));
+    let workspace =
+        create_workspace(pool, "Freshness", None, Plan::Enterprise).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let base = format!("{base}/v1/workspaces/{}", workspace.workspace_id);
+    let client = reqwest::Client::new();
+    let accepted: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
+    let seen: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
+
+    // The watcher: when does each position appear in the read models?
+    let watcher = {
+        let (pool, seen) = (pool.clone(), seen.clone());
+        tokio::spawn(async move {
+            let mut after = 0i64;
+            loop {
+                let rows: Vec<i64> = sqlx::query_scalar(
+                    "SELECT position FROM read_model.audit_log WHERE position > $1 ORDER BY position",
+                )
+                .bind(after)
+                .fetch_all(&pool)
+                .await
+                .unwrap_or_default();
+                let now = Instant::now();
+                {
+                    let mut seen = seen.lock().unwrap();
+                    for position in rows {
+                        seen.entry(position).or_insert(now);
+                        after = after.max(position);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let deadline = Instant::now() + duration;
+    let mut sent = 0usize;
+    let mut tasks = Vec::new();
+    while Instant::now() < deadline {
+        ticker.tick().await;
+        let (client, base, key, accepted) = (client.clone(), base.clone(), workspace.api_key.clone(), accepted.clone());
+        sent += 1;
+        let n = sent;
+        tasks.push(tokio::spawn(async move {
+            let body = json!({"name": format!("Fresh {n}"), "definition": {"nodes": [
+                {"id": "t", "type": "trigger", "name": "T", "position": {"x": 0, "y": 0}}], "edges": []}});
+            let response = client.post(format!("{base}/workflows")).bearer_auth(&key).json(&body).send().await;
+            let at = Instant::now();
+            if let Ok(response) = response
+                && let Some(position) =
+                    response.headers().get("x-consistency-token").and_then(|v| v.to_str().ok()?.parse::<i64>().ok())
+            {
+                accepted.lock().unwrap().insert(position, at);
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    let settle = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < settle {
+        let done = { accepted.lock().unwrap().keys().all(|p| seen.lock().unwrap().contains_key(p)) };
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    watcher.abort();
+    let accepted = accepted.lock().unwrap();
+    let seen = seen.lock().unwrap();
+    let mut latencies: Vec<f64> = accepted
+        .iter()
+        .map(|(position, at)| {
+            seen.get(position).map_or(30_000.0, |visible| visible.saturating_duration_since(*at).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let pick =
+        |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(f64::NAN);
+    Ok((pick(0.5), pick(0.99), sent))
+}
