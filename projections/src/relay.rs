@@ -94,6 +94,7 @@ impl Relay {
             acked.clear();
         }
         let mut checkpoint = load_checkpoint(conn).await?;
+        tracing::debug!(%checkpoint, "relaying from checkpoint");
         let mut last_topic_check = Instant::now();
         loop {
             let page = self.store.read_all(checkpoint, PAGE).await?;
@@ -113,6 +114,7 @@ impl Relay {
             }
             // On an error the checkpoint has not moved: whatever was not acknowledged is produced
             // again by a fresh producer (an idempotent producer's errors can be fatal to it).
+            tracing::debug!(events = page.len(), "producing a page");
             let offsets = produce_page(&producer, &page).await.context("produce failed")?;
             for (key, offset) in offsets {
                 let entry = acked.entry(key).or_insert(offset);

@@ -10,7 +10,7 @@ use clap::Args;
 use commands::CommandApi;
 use commands::bootstrap::create_workspace;
 use event_schemas::types::Plan;
-use event_schemas::workflow::WorkflowCreated;
+use event_schemas::workflow::{WorkflowCreated, WorkflowDetailsChanged};
 use event_schemas::{Actor, Category, Event, NewEvent, StreamId, WorkflowEvent};
 use eventstore::{EventStore, ExpectedVersion, LogCheckpoint, PgEventStore};
 use projections::{KafkaConfig, Projector, Relay};
@@ -21,7 +21,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::append::fresh_database;
+use super::append::{bench_url, fresh_database};
 
 #[derive(Debug, Args)]
 pub struct PipelineArgs {
@@ -41,6 +41,8 @@ pub struct PipelineArgs {
 
 pub async fn run(database_url: &str, args: PipelineArgs) -> anyhow::Result<()> {
     let pool = fresh_database(database_url, 24).await?;
+    // The relay's leader connection goes to the same scratch database as the pool.
+    let database_url = &bench_url(database_url)?;
     let store = PgEventStore::new(pool.clone());
     let kafka = KafkaConfig::new(&args.kafka_brokers);
     let run_id = Uuid::now_v7().simple().to_string();
@@ -88,23 +90,35 @@ fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "NOT met" }
 }
 
-/// `events` workflow-created events in streams of one event, appended 100 per call.
+/// `events` workflow events in streams of 100 (a creation, then detail changes), appended 100 per
+/// call.
 async fn seed(store: &PgEventStore, events: usize) -> anyhow::Result<()> {
     let workspace = Uuid::now_v7();
     for chunk in (0..events).collect::<Vec<_>>().chunks(100) {
         let stream = StreamId::new(Category::Workflow, Uuid::now_v7());
         let batch: Vec<NewEvent> = chunk
             .iter()
-            .map(|n| {
-                let event = Event::from(WorkflowEvent::from(WorkflowCreated {
-                    workflow_id: stream.id(),
-                    name: format!("Bench {n}"),
-                    description: Some("seeded".into()),
-                    tags: vec!["bench".into()],
-                    team_id: None,
-                    definition: Default::default(),
-                }));
-                NewEvent::now(workspace, Actor::system("bench"), &event)
+            .enumerate()
+            .map(|(i, n)| {
+                let event: WorkflowEvent = if i == 0 {
+                    WorkflowCreated {
+                        workflow_id: stream.id(),
+                        name: format!("Bench {n}"),
+                        description: Some("seeded".into()),
+                        tags: vec!["bench".into()],
+                        team_id: None,
+                        definition: Default::default(),
+                    }
+                    .into()
+                } else {
+                    WorkflowDetailsChanged {
+                        name: format!("Bench {n}"),
+                        description: None,
+                        tags: vec![format!("t{i}")],
+                    }
+                    .into()
+                };
+                NewEvent::now(workspace, Actor::system("bench"), &Event::from(event))
             })
             .collect();
         store.append_to_stream(&stream, ExpectedVersion::Any, batch).await?;
@@ -251,25 +265,27 @@ async fn freshness(pool: &PgPool, rate: u32, duration: Duration) -> anyhow::Resu
     let accepted: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
     let seen: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
 
-    // The watcher: when does each position appear in the read models?
+    // The watcher: when does each accepted position appear in the read models? (Positions reach
+    // the read models out of order, across partitions: it asks for each one still missing.)
     let watcher = {
-        let (pool, seen) = (pool.clone(), seen.clone());
+        let (pool, seen, accepted) = (pool.clone(), seen.clone(), accepted.clone());
         tokio::spawn(async move {
-            let mut after = 0i64;
             loop {
-                let rows: Vec<i64> = sqlx::query_scalar(
-                    "SELECT position FROM read_model.audit_log WHERE position > $1 ORDER BY position",
-                )
-                .bind(after)
-                .fetch_all(&pool)
-                .await
-                .unwrap_or_default();
+                let pending: Vec<i64> = {
+                    let seen = seen.lock().unwrap();
+                    accepted.lock().unwrap().keys().filter(|p| !seen.contains_key(*p)).copied().collect()
+                };
+                let rows: Vec<i64> =
+                    sqlx::query_scalar("SELECT position FROM read_model.audit_log WHERE position = ANY($1)")
+                        .bind(&pending)
+                        .fetch_all(&pool)
+                        .await
+                        .unwrap_or_default();
                 let now = Instant::now();
                 {
                     let mut seen = seen.lock().unwrap();
                     for position in rows {
                         seen.entry(position).or_insert(now);
-                        after = after.max(position);
                     }
                 }
                 tokio::time::sleep(Duration::from_millis(2)).await;

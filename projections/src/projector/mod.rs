@@ -29,6 +29,8 @@ pub use batch::BatchOutcome;
 
 pub const DEFAULT_GROUP: &str = "flowfuse-projector";
 const MAX_BATCH: usize = 500;
+/// How long a batch waits for more records after its first one.
+const BATCH_WINDOW: Duration = Duration::from_millis(10);
 
 pub struct Projector {
     pool: PgPool,
@@ -103,9 +105,12 @@ impl Projector {
             // a consumer that outlives a broker restarting empty (Tansu's memory storage) can
             // apply fetch-response leader hints without a topic name or id and crash.
             let first = consumer.recv().await.map_err(|e| anyhow::anyhow!("consumer error: {e}"))?.detach();
+            // Gather what arrives within a few milliseconds: one transaction per batch is what
+            // keeps up with a steady stream of events.
             let mut messages = vec![first];
+            let gather_until = tokio::time::Instant::now() + BATCH_WINDOW;
             while messages.len() < MAX_BATCH {
-                match tokio::time::timeout(Duration::from_millis(2), consumer.recv()).await {
+                match tokio::time::timeout_at(gather_until, consumer.recv()).await {
                     Ok(Ok(message)) => messages.push(message.detach()),
                     _ => break,
                 }
