@@ -8,23 +8,12 @@ use std::time::Duration;
 
 use eventstore::testing::TestDatabase;
 use eventstore::{EventStore, PgEventStore};
-use projections::{KafkaConfig, Projector, Relay};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
 use rdkafka::{ClientConfig, Message};
 use support::broker::Broker;
 use support::fold::assert_read_models_match_store;
-use support::{Api, wait_until_projected};
-
-fn spawn_relay(db: &TestDatabase, broker: &Broker) {
-    let relay = Relay::new(db.store(), db.url(), KafkaConfig::new(broker.addr()));
-    tokio::spawn(async move { relay.run(std::future::pending()).await });
-}
-
-fn spawn_projector(db: &TestDatabase, broker: &Broker) {
-    let projector = Projector::new(db.pool.clone(), KafkaConfig::new(broker.addr()));
-    tokio::spawn(async move { projector.run(std::future::pending()).await });
-}
+use support::{Api, spawn_projector, spawn_relay, wait_until_projected};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn events_reach_their_topics_in_stream_order_with_cloudevents_headers() {

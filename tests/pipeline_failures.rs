@@ -9,24 +9,13 @@ use std::time::{Duration, Instant};
 use event_schemas::{Actor, Category, NewEvent, StreamId};
 use eventstore::testing::TestDatabase;
 use eventstore::{EventStore, ExpectedVersion};
-use projections::{KafkaConfig, Projector, Relay};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
 use rdkafka::{ClientConfig, Message};
 use support::broker::Broker;
 use support::fold::assert_read_models_match_store;
-use support::{Api, wait_until_projected};
+use support::{Api, spawn_projector, spawn_relay, wait_until_projected};
 use uuid::Uuid;
-
-fn spawn_relay(db: &TestDatabase, broker: &Broker) {
-    let relay = Relay::new(db.store(), db.url(), KafkaConfig::new(broker.addr()));
-    tokio::spawn(async move { relay.run(std::future::pending()).await });
-}
-
-fn spawn_projector(db: &TestDatabase, broker: &Broker) {
-    let projector = Projector::new(db.pool.clone(), KafkaConfig::new(broker.addr()));
-    tokio::spawn(async move { projector.run(std::future::pending()).await });
-}
 
 /// `flowfuse <role>` as a process of its own.
 struct Role(Child);

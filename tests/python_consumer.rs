@@ -6,7 +6,6 @@ mod support;
 use std::process::Command;
 
 use eventstore::testing::TestDatabase;
-use projections::{KafkaConfig, Relay};
 use support::Api;
 use support::broker::Broker;
 
@@ -14,8 +13,7 @@ use support::broker::Broker;
 async fn a_python_consumer_reads_cloudevents() {
     let (db, broker) = (TestDatabase::create().await, Broker::start());
     let api = Api::start(&db.pool).await;
-    let relay = Relay::new(db.store(), db.url(), KafkaConfig::new(broker.addr()));
-    tokio::spawn(async move { relay.run(std::future::pending()).await });
+    support::spawn_relay(&db, &broker);
     api.workflow_life(1).await; // six workflow events
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/analytics_consumer.py");

@@ -134,6 +134,18 @@ pub fn definition(actions: usize) -> Value {
     json!({"nodes": nodes, "edges": edges})
 }
 
+/// The relay, in this process, until the test ends.
+pub fn spawn_relay(db: &eventstore::testing::TestDatabase, broker: &broker::Broker) {
+    let relay = projections::Relay::new(db.store(), db.url(), projections::KafkaConfig::new(broker.addr()));
+    tokio::spawn(async move { relay.run(std::future::pending()).await });
+}
+
+/// The projector, in this process, until the test ends.
+pub fn spawn_projector(db: &eventstore::testing::TestDatabase, broker: &broker::Broker) {
+    let projector = projections::Projector::new(db.pool.clone(), projections::KafkaConfig::new(broker.addr()));
+    tokio::spawn(async move { projector.run(std::future::pending()).await });
+}
+
 /// Waits until every event of the log is applied (status lag 0 everywhere).
 pub async fn wait_until_projected(pool: &PgPool, timeout: Duration) {
     let deadline = Instant::now() + timeout;
