@@ -19,7 +19,7 @@ cat <<MSG
 
   Demo workspace ready. Paste these into the shell where you try the quickstart:
 
-$(printf '    %s\n' "$demo")
+$(sed 's/^/    /' <<<"$demo")
 
   The API key is shown this once; only its SHA-256 hash is stored.
 
