@@ -144,6 +144,17 @@ async fn apply(
             let missing =
                 store.read_stream(&event.stream_id, StreamRead::between(applied + 1, Some(event.version - 1))).await?;
             tracing::info!(stream_id = %stream, from = applied + 1, to = event.version - 1, "repairing a gap from the event store");
+            if missing.len() as i64 != event.version - 1 - applied {
+                // This store does not have the events before it: the record is not ours (a topic
+                // shared with another deployment, a stray producer). Never apply it.
+                outcome.dead_letters.push(DeadLetter {
+                    key: Some(stream.clone()),
+                    payload: serde_json::to_vec(&event.payload).ok(),
+                    error: format!("{stream} version {} is not in this event store's history", event.version),
+                    event: Some(event),
+                });
+                continue;
+            }
             for recorded in &missing {
                 apply_one(&mut tx, &ProjectedEvent::from(recorded), &mut pending, &mut outcome).await?;
                 outcome.repaired += 1;
