@@ -89,9 +89,9 @@ pub fn router(mut state: AppState) -> Router {
     let (routes, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(routes::router())
         .routes(routes!(openapi_json))
-        .routes(routes!(healthz))
-        .routes(routes!(readyz))
-        .routes(routes!(metrics))
+        .routes(routes!(observability::healthz))
+        .routes(routes!(observability::readyz))
+        .routes(routes!(observability::metrics))
         .split_for_parts();
     state.openapi = Arc::new(openapi::finish(api).to_pretty_json().expect("the OpenAPI document serializes"));
     let security_headers = ServiceBuilder::new()
@@ -169,23 +169,4 @@ async fn stamp_problem_request_id(request: Request, next: Next) -> Response {
 #[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3.1 document")))]
 async fn openapi_json(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], state.openapi.as_str().to_owned()).into_response()
-}
-
-/// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Alive")))]
-async fn healthz() -> Response {
-    observability::healthz().await
-}
-
-/// Readiness: the event store answers.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, description = "Ready"), (status = 503, description = "The event store does not answer")))]
-async fn readyz(state: State<AppState>) -> Response {
-    observability::readyz(state).await
-}
-
-/// Prometheus metrics: requests and latency by route and status, append latency, conflicts.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format")))]
-async fn metrics(state: State<AppState>) -> Response {
-    observability::metrics_endpoint(state).await
 }

@@ -117,7 +117,7 @@ impl<A: StoredAggregate> Loaded<A> {
     }
 
     /// Caches the state the last decision led to, now that its events are stored at `position`.
-    pub fn remember(self, state: &AppState, position: i64) {
+    fn remember(self, state: &AppState, position: i64) {
         if let Some(next) = self.next {
             let cached = Cached { state: next, workspace_id: self.workspace_id, last_position: position };
             A::cache(state).put(self.stream_id, cached);

@@ -115,7 +115,8 @@ pub struct CommandContext {
 
 /// The header the request-id layer sets on every request (and echoes on the response).
 pub const REQUEST_ID: &str = "x-request-id";
-/// Set by the request-id layer when the client sent its own `X-Request-Id`.
+/// The client's own `X-Request-Id`, if it sent a usable one (recorded before the request-id
+/// layer fills in a generated one).
 #[derive(Debug, Clone)]
 pub struct ClientRequestId(pub Option<String>);
 

@@ -45,16 +45,23 @@ pub async fn track(request: Request, next: Next) -> Response {
     response
 }
 
-pub async fn metrics_endpoint(State(state): State<AppState>) -> Response {
+/// Prometheus metrics: requests and latency by route and status, append latency, conflicts, and
+/// the relay's and projector's when they run in this process.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format")))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
     let body = state.metrics.render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Alive")))]
 pub async fn healthz() -> Response {
     (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))).into_response()
 }
 
-/// Ready when the event store answers.
+/// Readiness: the event store answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "Ready"), (status = 503, description = "The event store does not answer")))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match sqlx::query("SELECT 1 FROM event_store.streams LIMIT 1").execute(&state.pool).await {
         Ok(_) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ready"}))).into_response(),

@@ -27,6 +27,19 @@ pub enum StoreError {
 impl StoreError {
     /// Whether retrying the same operation later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Database(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut))
+        matches!(self, StoreError::Database(error) if is_transient_sql(error))
+    }
+}
+
+/// Database errors that say nothing about the data: the connection, a serialization conflict, a
+/// deadlock, a server shutting down or out of connections. Retrying later may succeed.
+pub fn is_transient_sql(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            code.starts_with("08") || code.starts_with("57") || matches!(code.as_ref(), "40001" | "40P01" | "53300")
+        }
+        _ => false,
     }
 }

@@ -17,7 +17,7 @@ pub mod conformance;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use error::StoreError;
+pub use error::{StoreError, is_transient_sql};
 pub use postgres::{MIGRATOR, PgAppendTransaction, PgEventStore};
 pub use store::{
     AppendResult, AppendTransaction, BrokenLink, Direction, EventStore, ExpectedVersion, GlobalEvent, LogCheckpoint,

@@ -12,11 +12,63 @@ pub const SOURCE_PREFIX: &str = "/flowfuse/workspaces/";
 pub const TYPE_PREFIX: &str = "dev.flowfuse.";
 pub const SCHEMA_BASE: &str = "https://flowfuse.dev/schemas/";
 
+/// The envelope fields a record's headers carry, borrowed from an event read from the store or
+/// received from the broker.
+pub struct Attributes<'a> {
+    pub event_id: Uuid,
+    pub workspace_id: Uuid,
+    pub stream_id: StreamId,
+    pub version: i64,
+    pub global_position: i64,
+    pub event_type: &'a str,
+    pub schema_version: u32,
+    pub occurred_at: &'a DateTime<Utc>,
+    pub actor: &'a Actor,
+    pub correlation_id: Option<&'a str>,
+    pub causation_id: Option<&'a str>,
+}
+
+impl<'a> From<&'a RecordedEvent> for Attributes<'a> {
+    fn from(e: &'a RecordedEvent) -> Self {
+        Self {
+            event_id: e.event_id,
+            workspace_id: e.workspace_id,
+            stream_id: e.stream_id,
+            version: e.version,
+            global_position: e.global_position,
+            event_type: &e.event_type,
+            schema_version: e.schema_version,
+            occurred_at: &e.occurred_at,
+            actor: &e.actor,
+            correlation_id: e.correlation_id.as_deref(),
+            causation_id: e.causation_id.as_deref(),
+        }
+    }
+}
+
+impl<'a> From<&'a ProjectedEvent> for Attributes<'a> {
+    fn from(e: &'a ProjectedEvent) -> Self {
+        Self {
+            event_id: e.event_id,
+            workspace_id: e.workspace_id,
+            stream_id: e.stream_id,
+            version: e.version,
+            global_position: e.global_position,
+            event_type: &e.event_type,
+            schema_version: e.schema_version,
+            occurred_at: &e.occurred_at,
+            actor: &e.actor,
+            correlation_id: e.correlation_id.as_deref(),
+            causation_id: e.causation_id.as_deref(),
+        }
+    }
+}
+
 /// The W3C `traceparent` of an event: the correlation id when it is a trace id (it came from the
 /// request's `traceparent`), otherwise a trace id derived from the correlation id; the span id is
 /// derived from the event id.
-pub fn traceparent(event: &RecordedEvent) -> String {
-    let correlation = event.correlation_id.clone().unwrap_or_else(|| event.event_id.to_string());
+fn traceparent(event: &Attributes<'_>) -> String {
+    let correlation = event.correlation_id.map_or_else(|| event.event_id.to_string(), str::to_owned);
     let is_trace_id = correlation.len() == 32 && correlation.bytes().all(|b| b.is_ascii_hexdigit());
     let trace_id = if is_trace_id {
         correlation.to_ascii_lowercase()
@@ -28,7 +80,8 @@ pub fn traceparent(event: &RecordedEvent) -> String {
 }
 
 /// The headers of `event`'s record.
-pub fn headers(event: &RecordedEvent) -> OwnedHeaders {
+pub fn headers<'a>(event: impl Into<Attributes<'a>>) -> OwnedHeaders {
+    let event = event.into();
     let actor_kind = match event.actor.kind {
         ActorKind::ApiKey => "api_key",
         ActorKind::User => "user",
@@ -39,7 +92,7 @@ pub fn headers(event: &RecordedEvent) -> OwnedHeaders {
         ("ce_id", event.event_id.to_string()),
         ("ce_source", format!("{SOURCE_PREFIX}{}", event.workspace_id)),
         ("ce_type", format!("{TYPE_PREFIX}{}", event.event_type)),
-        ("ce_time", event_schemas::envelope::micros::format(&event.occurred_at)),
+        ("ce_time", event_schemas::envelope::micros::format(event.occurred_at)),
         ("ce_subject", event.stream_id.to_string()),
         ("ce_dataschema", format!("{SCHEMA_BASE}{}.v{}.schema.json", event.event_type, event.schema_version)),
         ("content-type", "application/json".to_owned()),
@@ -48,11 +101,11 @@ pub fn headers(event: &RecordedEvent) -> OwnedHeaders {
         ("ce_streamversion", event.version.to_string()),
         ("ce_position", event.global_position.to_string()),
         ("ce_schemaversion", event.schema_version.to_string()),
-        ("ce_correlationid", event.correlation_id.clone().unwrap_or_default()),
-        ("ce_causationid", event.causation_id.clone().unwrap_or_default()),
+        ("ce_correlationid", event.correlation_id.unwrap_or_default().to_owned()),
+        ("ce_causationid", event.causation_id.unwrap_or_default().to_owned()),
         ("ce_actorkind", actor_kind.to_owned()),
         ("ce_actorid", event.actor.id.clone()),
-        ("traceparent", traceparent(event)),
+        ("traceparent", traceparent(&event)),
     ];
     pairs.into_iter().fold(OwnedHeaders::new_with_capacity(18), |headers, (key, value)| {
         headers.insert(Header { key, value: Some(value.as_bytes()) })
@@ -72,6 +125,7 @@ pub struct ProjectedEvent {
     pub occurred_at: DateTime<Utc>,
     pub actor: Actor,
     pub correlation_id: Option<String>,
+    pub causation_id: Option<String>,
     pub payload: serde_json::Value,
 }
 
@@ -88,6 +142,7 @@ impl From<&RecordedEvent> for ProjectedEvent {
             occurred_at: event.occurred_at,
             actor: event.actor.clone(),
             correlation_id: event.correlation_id.clone(),
+            causation_id: event.causation_id.clone(),
             payload: event.payload.clone(),
         }
     }
@@ -131,6 +186,7 @@ pub fn parse(headers: Option<&impl Headers>, payload: Option<&[u8]>) -> Result<P
         occurred_at: DateTime::parse_from_rfc3339(&get("ce_time")?).map_err(|_| bad("ce_time"))?.with_timezone(&Utc),
         actor: Actor { kind: actor_kind, id: get("ce_actorid")? },
         correlation_id: optional(get("ce_correlationid")?),
+        causation_id: optional(get("ce_causationid")?),
         payload: serde_json::from_slice(payload).map_err(|e| MalformedRecord(format!("value is not JSON: {e}")))?,
     })
 }

@@ -178,13 +178,13 @@ pub(super) fn bench_url(database_url: &str) -> anyhow::Result<String> {
 /// Drops and recreates `<database>_bench` next to the configured database, migrated, with the
 /// raw baseline's table.
 pub(super) async fn fresh_database(database_url: &str, clients: u32) -> anyhow::Result<PgPool> {
-    let options: PgConnectOptions = database_url.parse()?;
     let url = bench_url(database_url)?;
-    let name = format!("{}_bench", options.get_database().unwrap_or("flowfuse"));
-    let mut admin = PgConnection::connect_with(&options.clone().database("postgres")).await?;
+    let options: PgConnectOptions = url.parse()?;
+    let name = options.get_database().unwrap_or_default().to_owned();
+    let mut admin = PgConnection::connect_with(&options.database("postgres")).await?;
     sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut admin).await?;
-    sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await?;
     admin.close().await?;
+    // Creates the database again, and migrates it.
     crate::database::migrate(&url).await?;
     let pool = crate::database::connect(&url, clients + 2).await?;
     sqlx::query("CREATE TABLE bench_raw_events (LIKE event_store.events INCLUDING ALL)").execute(&pool).await?;

@@ -18,7 +18,7 @@ use super::location;
 use crate::app::AppState;
 use crate::auth::{Authorized, parse_role, perm};
 use crate::error::ApiError;
-use crate::execute::{Provenance, commit, load, new_stream};
+use crate::execute::{Provenance, load, new_stream, run_change};
 use crate::extract::{ApiJson, ApiPath, CommandContext, IfMatch};
 use crate::keys;
 use crate::response::CommandResponse;
@@ -90,20 +90,32 @@ async fn issue(
     };
     let change = loaded.decide(&command)?;
     let provenance = Provenance::of_request(workspace_id, auth.caller.key_id, &ctx);
-    let response = commit(&state, &provenance, ctx.idempotency.as_ref(), vec![change], |results| {
-        let (version, position) = (results[0].last_version, results[0].last_position);
-        let at = location(workspace_id, &format!("/api-keys/{key_id}"));
-        let mut response = CommandResponse::created(at, key_id, version, position).with_body(json!({
-            "id": key_id, "key": new_key.key, "prefix": new_key.prefix, "name": body.name,
-            "role": body.role, "expires_at": body.expires_at, "user_id": body.user_id,
-            "version": version, "position": position,
-        }));
-        response.secret_fields = &["key"];
-        response
+    run_change(&state, &provenance, &ctx, loaded, change, |version, position| {
+        let details =
+            json!({"name": body.name, "role": body.role, "expires_at": body.expires_at, "user_id": body.user_id});
+        key_response(workspace_id, key_id, &new_key, version, position, details)
     })
-    .await?;
-    loaded.remember(&state, response.position);
-    Ok(response)
+    .await
+}
+
+/// 201 with the key, shown this once: it is never stored, not even for idempotent replay.
+fn key_response(
+    workspace_id: Uuid,
+    key_id: Uuid,
+    key: &keys::NewKey,
+    version: i64,
+    position: i64,
+    details: serde_json::Value,
+) -> CommandResponse {
+    let mut body =
+        json!({"id": key_id, "key": key.key, "prefix": key.prefix, "version": version, "position": position});
+    if let (Some(body), serde_json::Value::Object(details)) = (body.as_object_mut(), details) {
+        body.extend(details);
+    }
+    let at = location(workspace_id, &format!("/api-keys/{key_id}"));
+    let mut response = CommandResponse::created(at, key_id, version, position).with_body(body);
+    response.secret_fields = &["key"];
+    response
 }
 
 async fn member_role(state: &AppState, workspace_id: Uuid, user_id: Uuid) -> Result<Role, ApiError> {
@@ -132,18 +144,10 @@ async fn rotate(
     let (new_key, secret) = fresh_secret()?;
     let change = loaded.decide(&ApiKeyCommand::Rotate { secret })?;
     let provenance = Provenance::of_request(workspace_id, auth.caller.key_id, &ctx);
-    let response = commit(&state, &provenance, ctx.idempotency.as_ref(), vec![change], |results| {
-        let (version, position) = (results[0].last_version, results[0].last_position);
-        let at = location(workspace_id, &format!("/api-keys/{key_id}"));
-        let mut response = CommandResponse::created(at, key_id, version, position).with_body(json!({
-            "id": key_id, "key": new_key.key, "prefix": new_key.prefix, "version": version, "position": position,
-        }));
-        response.secret_fields = &["key"];
-        response
+    run_change(&state, &provenance, &ctx, loaded, change, |version, position| {
+        key_response(workspace_id, key_id, &new_key, version, position, json!({}))
     })
-    .await?;
-    loaded.remember(&state, response.position);
-    Ok(response)
+    .await
 }
 
 #[utoipa::path(delete, path = "/v1/workspaces/{workspace_id}/api-keys/{key_id}", tag = "api-keys",
@@ -160,10 +164,5 @@ async fn revoke(
     let mut loaded = load::<ApiKey>(&state, workspace_id, key_id).await?.existing()?.matching(&if_match)?;
     let change = loaded.decide(&ApiKeyCommand::Revoke)?;
     let provenance = Provenance::of_request(workspace_id, auth.caller.key_id, &ctx);
-    let response = commit(&state, &provenance, ctx.idempotency.as_ref(), vec![change], |results| {
-        CommandResponse::no_content(results[0].last_version, results[0].last_position)
-    })
-    .await?;
-    loaded.remember(&state, response.position);
-    Ok(response)
+    run_change(&state, &provenance, &ctx, loaded, change, CommandResponse::no_content).await
 }

@@ -15,7 +15,7 @@ use super::{double_option, location};
 use crate::app::AppState;
 use crate::auth::{Authorized, perm};
 use crate::error::ApiError;
-use crate::execute::{Provenance, commit, load, load_expecting, new_stream, run_change};
+use crate::execute::{Provenance, load, load_expecting, new_stream, run_change};
 use crate::extract::{ApiJson, ApiPath, CommandContext, IfMatch};
 use crate::response::CommandResponse;
 
@@ -127,13 +127,15 @@ async fn create(
     };
     let change = loaded.decide(&command)?;
     let provenance = Provenance::of_request(workspace_id, auth.caller.key_id, &ctx);
-    let response = commit(&state, &provenance, ctx.idempotency.as_ref(), vec![change], |results| {
-        let at = location(workspace_id, &format!("/workflows/{workflow_id}"));
-        CommandResponse::created(at, workflow_id, results[0].last_version, results[0].last_position)
+    run_change(&state, &provenance, &ctx, loaded, change, |version, position| {
+        CommandResponse::created(
+            location(workspace_id, &format!("/workflows/{workflow_id}")),
+            workflow_id,
+            version,
+            position,
+        )
     })
-    .await?;
-    loaded.remember(&state, response.position);
-    Ok(response)
+    .await
 }
 
 /// Loads the workflow at the client's `If-Match` version, decides `command`, appends.

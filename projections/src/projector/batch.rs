@@ -79,21 +79,11 @@ pub async fn apply_with_retries(
     Ok(total)
 }
 
-/// Errors that say nothing about the events: the connection, a serialization conflict, a
-/// deadlock, a server shutting down.
+/// Whether the batch failed for a reason that says nothing about its events.
 fn is_transient(error: &anyhow::Error) -> bool {
-    let sql = error.downcast_ref::<sqlx::Error>().or_else(|| match error.downcast_ref::<eventstore::StoreError>() {
-        Some(eventstore::StoreError::Database(e)) => Some(e),
-        _ => None,
-    });
-    match sql {
-        Some(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Protocol(_)) => {
-            true
-        }
-        Some(sqlx::Error::Database(db)) => {
-            let code = db.code().unwrap_or_default();
-            code.starts_with("08") || code.starts_with("57") || code == "40001" || code == "40P01" || code == "53300"
-        }
+    match (error.downcast_ref::<sqlx::Error>(), error.downcast_ref::<eventstore::StoreError>()) {
+        (Some(sql), _) => eventstore::is_transient_sql(sql),
+        (None, Some(store)) => store.is_transient(),
         _ => false,
     }
 }
@@ -279,7 +269,7 @@ async fn dead_letter_alone(
 pub async fn publish_dead_letters(producer: &FutureProducer, dead: &[DeadLetter]) {
     for letter in dead {
         let headers = match &letter.event {
-            Some(event) => cloudevents::headers(&recorded_for_headers(event)),
+            Some(event) => cloudevents::headers(event),
             None => OwnedHeaders::new(),
         };
         let headers =
@@ -290,26 +280,5 @@ pub async fn publish_dead_letters(producer: &FutureProducer, dead: &[DeadLetter]
         if let Err((error, _)) = producer.send(record, Duration::from_secs(5)).await {
             tracing::warn!(error = %error, "could not publish a dead letter to Kafka");
         }
-    }
-}
-
-/// The envelope fields the CloudEvents headers need.
-fn recorded_for_headers(event: &ProjectedEvent) -> event_schemas::RecordedEvent {
-    event_schemas::RecordedEvent {
-        global_position: event.global_position,
-        stream_id: event.stream_id,
-        version: event.version,
-        event_id: event.event_id,
-        event_type: event.event_type.clone(),
-        schema_version: event.schema_version,
-        workspace_id: event.workspace_id,
-        occurred_at: event.occurred_at,
-        actor: event.actor.clone(),
-        correlation_id: event.correlation_id.clone(),
-        causation_id: None,
-        payload: event.payload.clone(),
-        metadata: serde_json::json!({}),
-        prev_hash: String::new(),
-        hash: String::new(),
     }
 }
