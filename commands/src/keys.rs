@@ -1,12 +1,7 @@
-//! API keys: `ffk_<prefix>_<secret>`. The prefix (12 lowercase letters and digits) finds the key;
-//! the secret (48 hex digits, 192 random bits) proves it. Only the SHA-256 of the whole key is
-//! ever stored.
+//! Making API keys in the format of [`domain::key_format`]; only their SHA-256 is ever stored.
 
-use sha2::{Digest, Sha256};
-
-const PREFIX_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-const PREFIX_LEN: usize = 12;
-const SECRET_BYTES: usize = 24;
+use domain::key_format::{PREFIX_ALPHABET, PREFIX_LEN, SECRET_BYTES};
+pub use domain::key_format::{hash, prefix_of};
 
 /// A freshly made key: the whole key (shown once) and what may be stored.
 pub struct NewKey {
@@ -32,20 +27,6 @@ pub fn generate() -> NewKey {
     let key = format!("ffk_{prefix}_{}", hex::encode(&random[PREFIX_LEN..]));
     let hash = hash(&key);
     NewKey { key, prefix, hash }
-}
-
-/// The hex SHA-256 of a key.
-pub fn hash(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
-}
-
-/// The prefix of a well-formed key, or `None`.
-pub fn prefix_of(key: &str) -> Option<&str> {
-    let rest = key.strip_prefix("ffk_")?;
-    let (prefix, secret) = rest.split_once('_')?;
-    let prefix_ok = prefix.len() == PREFIX_LEN && prefix.bytes().all(|b| PREFIX_ALPHABET.contains(&b));
-    let secret_ok = secret.len() == SECRET_BYTES * 2 && secret.bytes().all(|b| b.is_ascii_hexdigit());
-    (prefix_ok && secret_ok).then_some(prefix)
 }
 
 #[cfg(test)]

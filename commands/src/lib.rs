@@ -29,3 +29,4 @@ mod security_index;
 
 pub use app::{AppState, CommandApi};
 pub use error::ApiError;
+pub use observability::prometheus;

@@ -6,11 +6,13 @@
 //!   error enum and Given/When/Then tests;
 //! - [`validation`]: validated newtypes parsed at the edge (`WorkflowName::parse`, …) and the
 //!   workflow-definition rules, each reported as a field-level error;
+//! - [`key_format`]: the format of API keys and the hash the security index keeps of them;
 //! - [`permissions`]: the roles-and-permissions matrix of CONTRACT.md as pure functions;
 //! - [`quotas`]: what each plan allows.
 
 pub mod aggregate;
 pub mod api_key;
+pub mod key_format;
 pub mod permissions;
 pub mod quotas;
 pub mod validation;

@@ -66,6 +66,25 @@ pub async fn append_and_read_back<S: EventStore>(store: &S) {
     assert_eq!(report.events_checked, 5);
 }
 
+/// `version_at` names the version a stream had at a moment: 0 before it existed, the last version
+/// at or after its last event.
+pub async fn version_at_a_moment<S: EventStore>(store: &S) {
+    let (ws, stream) = (Uuid::now_v7(), new_stream());
+    let mut appended = events(ws, 0..3);
+    // Derived from an event's own time, which the envelope already holds at microsecond precision.
+    let start = appended[0].occurred_at - chrono::Duration::hours(3);
+    for (n, event) in appended.iter_mut().enumerate() {
+        event.occurred_at = start + chrono::Duration::hours(n as i64);
+    }
+    store.append_to_stream(&stream, ExpectedVersion::NoStream, appended).await.unwrap();
+    let at = |minutes: i64| store.version_at(&stream, start + chrono::Duration::minutes(minutes));
+    assert_eq!(at(-1).await.unwrap(), 0);
+    assert_eq!(at(0).await.unwrap(), 1);
+    assert_eq!(at(90).await.unwrap(), 2);
+    assert_eq!(at(24 * 60).await.unwrap(), 3);
+    assert_eq!(store.version_at(&new_stream(), chrono::Utc::now()).await.unwrap(), 0);
+}
+
 /// Expected versions are enforced and a mismatch carries the actual version.
 pub async fn expected_version_is_enforced<S: EventStore>(store: &S) {
     let (ws, stream) = (Uuid::now_v7(), new_stream());

@@ -196,6 +196,19 @@ pub trait EventStore: Send + Sync {
         expected: ExpectedVersion,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// The last version of a stream whose event occurred at or before `at` (0 if none did): the
+    /// version a stream was at, at that moment. Stores with an index on time override this.
+    fn version_at(
+        &self,
+        stream_id: &StreamId,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send {
+        async move {
+            let events = self.read_stream(stream_id, StreamRead::all()).await?;
+            Ok(events.iter().filter(|e| e.occurred_at <= at).map(|e| e.version).max().unwrap_or(0))
+        }
+    }
+
     /// Re-computes the stream's hash chain from what is stored and names the first broken link.
     fn verify_stream(&self, stream_id: &StreamId) -> impl Future<Output = Result<VerifyReport, StoreError>> + Send {
         async move {

@@ -15,6 +15,7 @@ macro_rules! conformance_tests {
 
 conformance_tests!(
     append_and_read_back,
+    version_at_a_moment,
     expected_version_is_enforced,
     multi_event_append_is_atomic,
     retried_appends_are_idempotent,

@@ -1,1 +1,24 @@
-//! query-api
+//! The FlowFuse query API: the read side over GraphQL (CONTRACT.md, "GraphQL").
+//!
+//! - [`app`]: [`QueryApi`] — the router, binding, serving until stopped; health, readiness, metrics;
+//! - `http`: GraphQL over HTTP per the specification (media types, status codes, GET and POST);
+//! - `auth`: the same bearer API keys as the command API, and the permission check of resolvers;
+//! - `consistency`: `X-Consistency-Token`, waiting until the read models reflect a write;
+//! - `schema/`: the GraphQL schema, one file per area, with DataLoaders and Relay connections;
+//! - [`time_travel`]: a workflow's state at any version or moment, folded from the event store
+//!   from the nearest snapshot; [`diff`]: what changed between two states;
+//! - `graphiql`: the page browsers get.
+
+mod app;
+mod auth;
+mod consistency;
+pub mod diff;
+mod error;
+pub mod graphiql;
+mod http;
+mod schema;
+pub mod time_travel;
+
+pub use app::{AppState, QueryApi, QueryApiConfig};
+pub use error::QueryError;
+pub use schema::{FlowFuseSchema, Limits, build as build_schema};

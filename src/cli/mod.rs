@@ -30,10 +30,13 @@ pub struct Cli {
 pub enum Command {
     /// Create the database if needed and apply all migrations (safe to run twice).
     Migrate,
-    /// Run every role in one process (applies migrations first): command API, relay, projector.
+    /// Run every role in one process (applies migrations first): command API, query API, relay,
+    /// projector.
     Serve(serve::ServeArgs),
     /// Run the HTTP command API alone (for scaling out).
     CommandApi(serve::CommandApiArgs),
+    /// Run the GraphQL query API alone (for scaling out).
+    QueryApi(serve::QueryApiArgs),
     /// Run the relay alone: event store to Kafka (one instance leads, others stand by).
     Relay(serve::KafkaArgs),
     /// Run the projector alone: Kafka to the PostgreSQL read models (instances share a consumer group).
@@ -62,6 +65,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         }),
         Command::Serve(args) => serve::serve(&cli.database_url, &args).await.map(|()| ExitCode::SUCCESS),
         Command::CommandApi(args) => serve::command_api(&cli.database_url, &args).await.map(|()| ExitCode::SUCCESS),
+        Command::QueryApi(args) => serve::query_api(&cli.database_url, &args).await.map(|()| ExitCode::SUCCESS),
         Command::Relay(args) => serve::relay(&cli.database_url, &args).await.map(|()| ExitCode::SUCCESS),
         Command::Projector(args) => serve::projector(&cli.database_url, &args).await.map(|()| ExitCode::SUCCESS),
         Command::Projections(command) => projections::run(&cli.database_url, command).await.map(|()| ExitCode::SUCCESS),

@@ -1,13 +1,15 @@
 //! The long-running roles: `flowfuse serve` (all of them in one process), `command-api`,
-//! `relay` and `projector` (one each, for scaling out).
+//! `query-api`, `relay` and `projector` (one each, for scaling out).
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use clap::Args;
 use commands::CommandApi;
 use eventstore::PgEventStore;
 use projections::{KafkaConfig, Projector, Relay};
+use query_api::{Limits, QueryApi, QueryApiConfig};
 use tokio::sync::watch;
 
 #[derive(Debug, Args)]
@@ -15,6 +17,43 @@ pub struct CommandApiArgs {
     /// Address of the HTTP command API.
     #[arg(long, env = "COMMAND_API_ADDR", default_value = "127.0.0.1:8080")]
     pub command_api_addr: SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryApiArgs {
+    /// Address of the GraphQL query API.
+    #[arg(long, env = "QUERY_API_ADDR", default_value = "127.0.0.1:8081")]
+    pub query_api_addr: SocketAddr,
+    /// Deepest nesting a query may have.
+    #[arg(long, env = "GRAPHQL_MAX_DEPTH", default_value_t = Limits::default().max_depth)]
+    pub graphql_max_depth: usize,
+    /// Highest complexity a query may have (each field counts 1, lists count once per item asked).
+    #[arg(long, env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = Limits::default().max_complexity)]
+    pub graphql_max_complexity: usize,
+    /// Whether clients may introspect the schema (GraphiQL needs it).
+    #[arg(long, env = "GRAPHQL_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub graphql_introspection: bool,
+    /// How long a query with X-Consistency-Token waits for the read models at most, in milliseconds.
+    #[arg(long, env = "CONSISTENCY_TIMEOUT_MS", default_value_t = 5_000)]
+    pub consistency_timeout_ms: u64,
+    /// Where GraphiQL's pinned scripts are loaded from (any server laid out like unpkg.com).
+    #[arg(long, env = "GRAPHIQL_ASSETS_URL", default_value = query_api::graphiql::DEFAULT_ASSETS)]
+    pub graphiql_assets_url: String,
+}
+
+impl QueryApiArgs {
+    async fn bind(&self, pool: sqlx::PgPool) -> std::io::Result<QueryApi> {
+        let config = QueryApiConfig {
+            limits: Limits {
+                max_depth: self.graphql_max_depth,
+                max_complexity: self.graphql_max_complexity,
+                introspection: self.graphql_introspection,
+            },
+            consistency_timeout: Duration::from_millis(self.consistency_timeout_ms),
+            graphiql_assets: self.graphiql_assets_url.clone(),
+        };
+        QueryApi::bind(pool, self.query_api_addr, config, commands::prometheus()).await
+    }
 }
 
 #[derive(Debug, Args)]
@@ -53,6 +92,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub api: CommandApiArgs,
     #[command(flatten)]
+    pub query: QueryApiArgs,
+    #[command(flatten)]
     pub kafka: KafkaArgs,
 }
 
@@ -62,11 +103,17 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> anyhow::Result<()> {
     let stop = stop_on_signal();
     let pool = crate::database::connect(database_url, 24).await?;
     let api = CommandApi::bind(pool.clone(), args.api.command_api_addr).await?;
+    let query = args.query.bind(pool.clone()).await?;
     let relay = Relay::new(PgEventStore::new(pool.clone()), database_url, args.kafka.config());
     let projector = args.kafka.projector(pool);
-    let (api, relay, projector) =
-        tokio::join!(api.run_until_stopped(stopped(&stop)), relay.run(stopped(&stop)), projector.run(stopped(&stop)));
+    let (api, query, relay, projector) = tokio::join!(
+        api.run_until_stopped(stopped(&stop)),
+        query.run_until_stopped(stopped(&stop)),
+        relay.run(stopped(&stop)),
+        projector.run(stopped(&stop))
+    );
     api?;
+    query?;
     relay?;
     projector?;
     tracing::info!("stopped");
@@ -77,6 +124,13 @@ pub async fn command_api(database_url: &str, args: &CommandApiArgs) -> anyhow::R
     let stop = stop_on_signal();
     let pool = crate::database::connect(database_url, 16).await?;
     CommandApi::bind(pool, args.command_api_addr).await?.run_until_stopped(stopped(&stop)).await?;
+    Ok(())
+}
+
+pub async fn query_api(database_url: &str, args: &QueryApiArgs) -> anyhow::Result<()> {
+    let stop = stop_on_signal();
+    let pool = crate::database::connect(database_url, 16).await?;
+    args.bind(pool).await?.run_until_stopped(stopped(&stop)).await?;
     Ok(())
 }
 

@@ -80,6 +80,16 @@ impl EventStore for PgEventStore {
         rows.into_iter().map(StreamInfo::try_from).collect()
     }
 
+    async fn version_at(&self, stream_id: &StreamId, at: chrono::DateTime<chrono::Utc>) -> Result<i64, StoreError> {
+        let (version,): (Option<i64>,) =
+            sqlx::query_as("SELECT max(version) FROM event_store.events WHERE stream_id = $1 AND occurred_at <= $2")
+                .bind(stream_id.to_string())
+                .bind(at)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(version.unwrap_or(0))
+    }
+
     #[tracing::instrument(skip_all, fields(stream_id = %stream_id))]
     async fn delete_stream(&self, stream_id: &StreamId, expected: ExpectedVersion) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;

@@ -1,0 +1,51 @@
+//! The GraphQL schema: one root made of one query object per area, each in its own file.
+//!
+//! - `workspace`: the workspace, members, teams and API keys;
+//! - `workflows`: the workflow list and each workflow's versions, time travel and diff;
+//! - `history`: the types of versions, past states and diffs;
+//! - `audit`: the audit trail; `stream`: raw streams and their hash-chain check;
+//! - `loaders`: batched lookups behind every nested field; `page`: Relay connections.
+
+mod audit;
+mod history;
+pub mod loaders;
+mod page;
+mod stream;
+mod workflows;
+mod workspace;
+
+use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema};
+use eventstore::PgEventStore;
+use sqlx::PgPool;
+
+use crate::time_travel::TimeTravel;
+
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(workspace::WorkspaceQuery, workflows::WorkflowQuery, audit::AuditQuery, stream::StreamQuery);
+
+pub type FlowFuseSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+
+/// Limits on what one query may ask for.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub introspection: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_depth: 12, max_complexity: 5_000, introspection: true }
+    }
+}
+
+pub fn build(pool: PgPool, limits: Limits) -> FlowFuseSchema {
+    let builder = Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
+        .data(TimeTravel::new(pool.clone()))
+        .data(PgEventStore::new(pool.clone()))
+        .data(pool)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity);
+    let builder = if limits.introspection { builder } else { builder.disable_introspection() };
+    builder.finish()
+}

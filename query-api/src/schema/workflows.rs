@@ -1,0 +1,311 @@
+//! Workflows: the `workflows` connection with its filters and ordering, `workflow(id)`, and each
+//! workflow's `team`, `versions`, `at` and `diff`.
+
+use async_graphql::connection::{Connection, OpaqueCursor};
+use async_graphql::{ComplexObject, Context, Enum, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use domain::Permission;
+use event_schemas::{Category, StreamId};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use super::history::{Promotion, WorkflowAtVersion, WorkflowDiff, WorkflowVersion};
+use super::loaders::{Loaders, TeamKey, VersionsPage};
+use super::page::{PageArgs, Reading, connection};
+use super::workspace::Team;
+use crate::auth::caller_with;
+use crate::error::{QueryError, QueryResult};
+use crate::time_travel::TimeTravel;
+
+#[derive(SimpleObject, sqlx::FromRow, Clone)]
+#[graphql(complex)]
+pub struct Workflow {
+    #[graphql(name = "id")]
+    pub workflow_id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    #[graphql(skip)]
+    pub team_id: Option<Uuid>,
+    /// `draft`, `published` or `archived`.
+    pub status: String,
+    pub version: i64,
+    pub published_version: Option<i64>,
+    #[graphql(skip)]
+    pub environments: sqlx::types::Json<std::collections::BTreeMap<event_schemas::types::Environment, i64>>,
+    pub definition: serde_json::Value,
+    /// The actor id of whoever created it.
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const WORKFLOW_COLUMNS: &str = "workflow_id, name, description, tags, team_id, status, version, published_version, \
+     environments, definition, created_by, created_at, updated_at";
+
+#[ComplexObject]
+impl Workflow {
+    /// The environments it is promoted to, with the version each runs.
+    async fn environments(&self) -> Vec<Promotion> {
+        super::history::promotions(&self.environments.0)
+    }
+
+    async fn team(&self, ctx: &Context<'_>) -> QueryResult<Option<Team>> {
+        let Some(team_id) = self.team_id else { return Ok(None) };
+        Ok(ctx.data::<Loaders>()?.read_model.load_one(TeamKey(team_id)).await?)
+    }
+
+    /// Every version, oldest first (`last: n` for the newest). Cursors are stable: a version's
+    /// cursor never changes.
+    #[graphql(complexity = "first.or(last).unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn versions(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> QueryResult<Connection<OpaqueCursor<i64>, WorkflowVersion>> {
+        let args = PageArgs::new(after, before, first, last);
+        let reading = args.reading()?;
+        let (after, before): (Option<i64>, Option<i64>) = args.cursors()?;
+        let page = VersionsPage {
+            workflow_id: self.workflow_id,
+            after: after.unwrap_or(0),
+            before: before.unwrap_or(i64::MAX),
+            limit: reading.size() as i64 + 1,
+            backwards: matches!(reading, Reading::Backwards(_)),
+        };
+        let rows = ctx.data::<Loaders>()?.read_model.load_one(page).await?.unwrap_or_default();
+        Ok(connection(rows, reading, after.is_some(), before.is_some(), |v| v.version))
+    }
+
+    /// The workflow as it was right after `version`, or at the moment `asOf`: rebuilt from the
+    /// event store, whatever the read models say. Pass exactly one of the two.
+    async fn at(
+        &self,
+        ctx: &Context<'_>,
+        version: Option<i64>,
+        as_of: Option<DateTime<Utc>>,
+    ) -> QueryResult<Option<WorkflowAtVersion>> {
+        let travel = ctx.data::<TimeTravel>()?;
+        let stream = self.stream();
+        let version = match (version, as_of) {
+            (Some(version), None) => version,
+            (None, Some(at)) => match travel.version_as_of(&stream, at).await? {
+                Some(version) if version > 0 => version,
+                _ => return Ok(None),
+            },
+            _ => return Err(QueryError::BadInput("pass exactly one of `version` and `asOf`".into()).into()),
+        };
+        Ok(Some(self.state_at(travel, version).await?.into()))
+    }
+
+    /// What changed from version `from` to version `to` (either order).
+    async fn diff(&self, ctx: &Context<'_>, from: i64, to: i64) -> QueryResult<WorkflowDiff> {
+        let travel = ctx.data::<TimeTravel>()?;
+        let before = self.state_at(travel, from).await?;
+        let after = self.state_at(travel, to).await?;
+        Ok(crate::diff::diff(&before, &after).into())
+    }
+}
+
+impl Workflow {
+    fn stream(&self) -> StreamId {
+        StreamId::new(Category::Workflow, self.workflow_id)
+    }
+
+    async fn state_at(
+        &self,
+        travel: &TimeTravel,
+        version: i64,
+    ) -> Result<crate::time_travel::WorkflowState, QueryError> {
+        let latest = travel.stream_version(&self.stream()).await?;
+        if version < 1 || version > latest {
+            return Err(QueryError::NoSuchVersion { requested: version, latest });
+        }
+        travel.workflow_at(&self.stream(), version).await
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum WorkflowStatus {
+    Draft,
+    Published,
+    Archived,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum DeployEnvironment {
+    Dev,
+    Staging,
+    Prod,
+}
+
+/// Every condition given must hold.
+#[derive(InputObject, Default)]
+pub struct WorkflowFilter {
+    /// Any of these statuses.
+    pub status: Option<Vec<WorkflowStatus>>,
+    /// Promoted to this environment.
+    pub environment: Option<DeployEnvironment>,
+    /// Carries every one of these tags.
+    pub tags: Option<Vec<String>>,
+    /// Full-text search over name, description and tags (web-search syntax: `"exact phrase"`,
+    /// `-excluded`, `or`).
+    pub search: Option<String>,
+    /// Updated at or after this moment.
+    pub updated_after: Option<DateTime<Utc>>,
+    /// Updated before this moment.
+    pub updated_before: Option<DateTime<Utc>>,
+    /// Created by this actor id.
+    pub created_by: Option<String>,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Default, Serialize, Deserialize, Debug)]
+pub enum WorkflowOrderField {
+    Name,
+    #[default]
+    UpdatedAt,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Default, Serialize, Deserialize, Debug)]
+pub enum OrderDirection {
+    Asc,
+    #[default]
+    Desc,
+}
+
+#[derive(InputObject, Default, Clone, Copy)]
+pub struct WorkflowOrder {
+    #[graphql(default)]
+    pub field: WorkflowOrderField,
+    #[graphql(default)]
+    pub direction: OrderDirection,
+}
+
+/// Where a workflow sits in one ordering: a cursor is only valid for the ordering it came from.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct WorkflowCursor {
+    field: WorkflowOrderField,
+    direction: OrderDirection,
+    name: String,
+    updated_at: DateTime<Utc>,
+    id: Uuid,
+}
+
+#[derive(Default)]
+pub struct WorkflowQuery;
+
+#[Object]
+impl WorkflowQuery {
+    /// Workflows of the caller's workspace, filtered and ordered (newest change first by default).
+    #[graphql(complexity = "first.or(last).unwrap_or(20).max(1) as usize * child_complexity")]
+    #[allow(clippy::too_many_arguments)]
+    async fn workflows(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+        filter: Option<WorkflowFilter>,
+        order_by: Option<WorkflowOrder>,
+    ) -> QueryResult<Connection<OpaqueCursor<WorkflowCursor>, Workflow>> {
+        let caller = caller_with(ctx, Permission::Read)?;
+        let order = order_by.unwrap_or_default();
+        let args = PageArgs::new(after, before, first, last);
+        let reading = args.reading()?;
+        let (after, before): (Option<WorkflowCursor>, Option<WorkflowCursor>) = args.cursors()?;
+        for cursor in after.iter().chain(&before) {
+            if (cursor.field, cursor.direction) != (order.field, order.direction) {
+                return Err(QueryError::BadInput("this cursor belongs to another ordering".into()).into());
+            }
+        }
+        let mut sql = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {WORKFLOW_COLUMNS} FROM read_model.workflows WHERE workspace_id = "
+        ));
+        sql.push_bind(caller.workspace_id);
+        push_filter(&mut sql, filter.unwrap_or_default());
+        // Names compare in byte order (`COLLATE "C"`) in the cursor bounds and the ordering alike.
+        let column = match order.field {
+            WorkflowOrderField::Name => "name COLLATE \"C\"",
+            WorkflowOrderField::UpdatedAt => "updated_at",
+        };
+        let ascending = order.direction == OrderDirection::Asc;
+        for (cursor, is_after) in after.iter().map(|c| (c, true)).chain(before.iter().map(|c| (c, false))) {
+            let greater = ascending == is_after;
+            sql.push(format!(" AND ({column}, workflow_id) {} (", if greater { ">" } else { "<" }));
+            match order.field {
+                WorkflowOrderField::Name => sql.push_bind(cursor.name.clone()),
+                WorkflowOrderField::UpdatedAt => sql.push_bind(cursor.updated_at),
+            };
+            sql.push(", ").push_bind(cursor.id).push(")");
+        }
+        let read_ascending = ascending != matches!(reading, Reading::Backwards(_));
+        let direction = if read_ascending { "ASC" } else { "DESC" };
+        sql.push(format!(" ORDER BY {column} {direction}, workflow_id {direction} LIMIT "));
+        sql.push_bind(reading.size() as i64 + 1);
+        let rows: Vec<Workflow> =
+            sql.build_query_as().fetch_all(ctx.data::<PgPool>()?).await.map_err(QueryError::from)?;
+        Ok(connection(rows, reading, after.is_some(), before.is_some(), |w| WorkflowCursor {
+            field: order.field,
+            direction: order.direction,
+            name: w.name.clone(),
+            updated_at: w.updated_at,
+            id: w.workflow_id,
+        }))
+    }
+
+    /// One workflow of the caller's workspace, or null.
+    async fn workflow(&self, ctx: &Context<'_>, id: Uuid) -> QueryResult<Option<Workflow>> {
+        let caller = caller_with(ctx, Permission::Read)?;
+        let row = sqlx::query_as(&format!(
+            "SELECT {WORKFLOW_COLUMNS} FROM read_model.workflows WHERE workspace_id = $1 AND workflow_id = $2"
+        ))
+        .bind(caller.workspace_id)
+        .bind(id)
+        .fetch_optional(ctx.data::<PgPool>()?)
+        .await
+        .map_err(QueryError::from)?;
+        Ok(row)
+    }
+}
+
+fn push_filter(sql: &mut QueryBuilder<'_, Postgres>, filter: WorkflowFilter) {
+    if let Some(statuses) = filter.status {
+        let statuses: Vec<&str> = statuses
+            .iter()
+            .map(|s| match s {
+                WorkflowStatus::Draft => "draft",
+                WorkflowStatus::Published => "published",
+                WorkflowStatus::Archived => "archived",
+            })
+            .collect();
+        sql.push(" AND status = ANY(").push_bind(statuses).push(")");
+    }
+    if let Some(environment) = filter.environment {
+        let key = match environment {
+            DeployEnvironment::Dev => "dev",
+            DeployEnvironment::Staging => "staging",
+            DeployEnvironment::Prod => "prod",
+        };
+        sql.push(" AND environments ? ").push_bind(key);
+    }
+    if let Some(tags) = filter.tags {
+        sql.push(" AND tags @> ").push_bind(tags);
+    }
+    if let Some(search) = filter.search {
+        sql.push(" AND search @@ websearch_to_tsquery('simple', ").push_bind(search).push(")");
+    }
+    if let Some(at) = filter.updated_after {
+        sql.push(" AND updated_at >= ").push_bind(at);
+    }
+    if let Some(at) = filter.updated_before {
+        sql.push(" AND updated_at < ").push_bind(at);
+    }
+    if let Some(actor) = filter.created_by {
+        sql.push(" AND created_by = ").push_bind(actor);
+    }
+}

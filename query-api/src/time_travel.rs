@@ -1,0 +1,184 @@
+//! A workflow's state at any version or moment, rebuilt from the event store with the domain's
+//! own `evolve`, starting from the nearest snapshot (one every [`SNAPSHOT_EVERY`] versions), so
+//! that a workflow with 10,000 versions folds at most `SNAPSHOT_EVERY` events per question.
+//!
+//! Snapshots are a cache written as a side effect of folding: the first question about a long
+//! stream folds it from the start and leaves snapshots behind. A snapshot is trusted only if the
+//! event at its version still carries the hash recorded with it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use domain::{Aggregate, Workflow, WorkflowStatus};
+use event_schemas::types::{Environment, WorkflowDefinition};
+use event_schemas::{RecordedEvent, StreamId, WorkflowEvent};
+use eventstore::{EventStore, PgEventStore, StreamRead};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use sqlx::types::Json;
+
+use crate::error::QueryError;
+
+pub const SNAPSHOT_EVERY: i64 = 100;
+
+/// A workflow as it was at one version.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowState {
+    pub version: i64,
+    /// When the event that made this version happened.
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub name: String,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    pub team_id: Option<uuid::Uuid>,
+    pub status: String,
+    pub status_before_archive: String,
+    pub published_version: Option<i64>,
+    pub environments: BTreeMap<Environment, i64>,
+    pub definition: Arc<WorkflowDefinition>,
+    /// The version whose definition is in force (the last that set one).
+    pub definition_version: i64,
+}
+
+impl WorkflowState {
+    fn of(workflow: &Workflow, occurred_at: Option<DateTime<Utc>>) -> Self {
+        let (definition_version, definition) =
+            workflow.definitions.iter().next_back().map(|(v, d)| (*v, d.clone())).unwrap_or_default();
+        Self {
+            version: workflow.version,
+            occurred_at,
+            name: workflow.name.clone(),
+            description: workflow.description.clone(),
+            tags: workflow.tags.clone(),
+            team_id: workflow.team_id,
+            status: workflow.status.as_str().to_owned(),
+            status_before_archive: workflow.status_before_archive.as_str().to_owned(),
+            published_version: workflow.published_version,
+            environments: workflow.environments.clone(),
+            definition,
+            definition_version,
+        }
+    }
+
+    /// The domain state to fold on from. It holds only the definition in force: enough for
+    /// `evolve`, which never looks back at older definitions.
+    fn to_workflow(&self, id: uuid::Uuid) -> Workflow {
+        Workflow {
+            version: self.version,
+            id: Some(id),
+            name: self.name.clone(),
+            description: self.description.clone(),
+            tags: self.tags.clone(),
+            team_id: self.team_id,
+            status: parse_status(&self.status),
+            status_before_archive: parse_status(&self.status_before_archive),
+            published_version: self.published_version,
+            environments: self.environments.clone(),
+            definitions: BTreeMap::from([(self.definition_version, self.definition.clone())]),
+        }
+    }
+}
+
+fn parse_status(raw: &str) -> WorkflowStatus {
+    match raw {
+        "published" => WorkflowStatus::Published,
+        "archived" => WorkflowStatus::Archived,
+        _ => WorkflowStatus::Draft,
+    }
+}
+
+/// Rebuilds workflow states from the event store.
+#[derive(Clone)]
+pub struct TimeTravel {
+    pool: PgPool,
+    store: PgEventStore,
+}
+
+impl TimeTravel {
+    pub fn new(pool: PgPool) -> Self {
+        Self { store: PgEventStore::new(pool.clone()), pool }
+    }
+
+    /// The stream's current version in the store (0 if it does not exist).
+    pub async fn stream_version(&self, stream: &StreamId) -> Result<i64, QueryError> {
+        Ok(self.store.stream_info(stream).await?.map_or(0, |info| info.version))
+    }
+
+    /// The latest version at or before `at`, or `None` if the workflow did not exist yet.
+    pub async fn version_as_of(&self, stream: &StreamId, at: DateTime<Utc>) -> Result<Option<i64>, QueryError> {
+        Ok(Some(self.store.version_at(stream, at).await?).filter(|v| *v > 0))
+    }
+
+    /// The state after `version` (1 ≤ version ≤ the stream's version).
+    #[tracing::instrument(skip_all, fields(stream = %stream, version))]
+    pub async fn workflow_at(&self, stream: &StreamId, version: i64) -> Result<WorkflowState, QueryError> {
+        let snapshot: Option<(i64, String, Json<WorkflowState>)> = sqlx::query_as(
+            "SELECT version, event_hash, state FROM snapshots.workflow_states
+             WHERE stream_id = $1 AND version <= $2 ORDER BY version DESC LIMIT 1",
+        )
+        .bind(stream.to_string())
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some((snapshot_version, hash, Json(state))) = snapshot {
+            // Read from the snapshot's own version, to check that it still describes this stream.
+            let events = self.store.read_stream(stream, StreamRead::between(snapshot_version, Some(version))).await?;
+            if events.first().is_some_and(|e| e.version == snapshot_version && e.hash == hash) {
+                return self.fold_on(stream, state.to_workflow(stream.id()), &events[1..], state.occurred_at).await;
+            }
+            tracing::warn!(%stream, snapshot_version, "snapshot does not match the stream; folding from the start");
+        }
+        let events = self.store.read_stream(stream, StreamRead::between(1, Some(version))).await?;
+        self.fold_on(stream, Workflow::default(), &events, None).await
+    }
+
+    async fn fold_on(
+        &self,
+        stream: &StreamId,
+        mut workflow: Workflow,
+        events: &[RecordedEvent],
+        mut occurred_at: Option<DateTime<Utc>>,
+    ) -> Result<WorkflowState, QueryError> {
+        let mut snapshots = Vec::new();
+        for recorded in events {
+            let event = WorkflowEvent::from_recorded(recorded).map_err(QueryError::internal)?;
+            workflow.evolve(&event);
+            // Older definitions are never needed again: keep memory flat on long streams.
+            while workflow.definitions.len() > 1 {
+                workflow.definitions.pop_first();
+            }
+            occurred_at = Some(recorded.occurred_at);
+            if workflow.version % SNAPSHOT_EVERY == 0 {
+                snapshots.push((recorded.hash.clone(), WorkflowState::of(&workflow, occurred_at)));
+            }
+        }
+        self.save_snapshots(stream, snapshots).await;
+        Ok(WorkflowState::of(&workflow, occurred_at))
+    }
+
+    /// Best effort: a snapshot that cannot be written costs only speed, never an answer.
+    async fn save_snapshots(&self, stream: &StreamId, snapshots: Vec<(String, WorkflowState)>) {
+        if snapshots.is_empty() {
+            return;
+        }
+        let (hashes, states): (Vec<String>, Vec<WorkflowState>) = snapshots.into_iter().unzip();
+        let versions: Vec<i64> = states.iter().map(|s| s.version).collect();
+        let states: Vec<serde_json::Value> =
+            states.iter().map(|s| serde_json::to_value(s).expect("states serialize")).collect();
+        let written = sqlx::query(
+            "INSERT INTO snapshots.workflow_states (stream_id, version, event_hash, state)
+             SELECT $1, v, h, s FROM unnest($2::bigint[], $3::text[], $4::jsonb[]) AS t(v, h, s)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(stream.to_string())
+        .bind(versions)
+        .bind(hashes)
+        .bind(states)
+        .execute(&self.pool)
+        .await;
+        if let Err(error) = written {
+            tracing::warn!(%stream, error = %error, "could not write workflow snapshots");
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! GraphQL over HTTP: media types, status codes, GET and POST, auth, limits.
+
+use query_api::{Limits, QueryApiConfig};
+use serde_json::{Value, json};
+
+use crate::support::{Stack, error_code};
+
+async fn post(stack: &Stack, accept: Option<&str>, content_type: &str, body: &str) -> (u16, String, Value) {
+    let mut request = stack.client.post(&stack.graphql).bearer_auth(&stack.key).header("Content-Type", content_type);
+    if let Some(accept) = accept {
+        request = request.header("Accept", accept);
+    }
+    let response = request.body(body.to_owned()).send().await.unwrap();
+    let status = response.status().as_u16();
+    let media = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (status, media, response.json().await.unwrap_or(Value::Null))
+}
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+#[tokio::test]
+async fn negotiates_media_types_and_uses_the_specified_status_codes() {
+    let stack = Stack::start().await;
+    let ok = r#"{"query": "{ workspace { name } }"}"#;
+
+    // No Accept: application/json. Accept graphql-response+json: that.
+    let (status, media, body) = post(&stack, None, "application/json", ok).await;
+    assert_eq!((status, media.starts_with("application/json")), (200, true), "{body}");
+    assert!(body["data"]["workspace"].is_null() || body["data"]["workspace"].is_object(), "{body}");
+    let (status, media, _) = post(&stack, Some(GRAPHQL_RESPONSE), "application/json", ok).await;
+    assert_eq!((status, media.starts_with(GRAPHQL_RESPONSE)), (200, true));
+    let (status, _, _) = post(&stack, Some("text/csv"), "application/json", ok).await;
+    assert_eq!(status, 406);
+
+    // Not a GraphQL request at all: 400 or 415, whatever the media type.
+    let (status, _, body) = post(&stack, Some(GRAPHQL_RESPONSE), "application/json", "{not json").await;
+    assert_eq!((status, error_code(&body)), (400, "BAD_REQUEST"));
+    assert!(body.get("data").is_none(), "a request error has no data: {body}");
+    let (status, _, body) = post(&stack, None, "application/json", r#"{"variables": {}}"#).await;
+    assert_eq!((status, error_code(&body)), (400, "BAD_REQUEST"));
+    let (status, _, body) =
+        post(&stack, None, "application/json", r#"{"query": "{ workspace { name } }", "variables": [1]}"#).await;
+    assert_eq!((status, error_code(&body)), (400, "BAD_REQUEST"));
+    let (status, _, _) = post(&stack, None, "text/plain", ok).await;
+    assert_eq!(status, 415);
+
+    // Parse and validation errors: 400 under graphql-response+json, 200 under application/json,
+    // never with a data key.
+    for (query, code) in [("{ workspace { name ", "GRAPHQL_PARSE_FAILED"), ("{ nope }", "GRAPHQL_VALIDATION_FAILED")] {
+        let body = json!({"query": query}).to_string();
+        let (status, _, response) = post(&stack, Some(GRAPHQL_RESPONSE), "application/json", &body).await;
+        assert_eq!((status, error_code(&response)), (400, code), "{response}");
+        assert!(response.get("data").is_none(), "{response}");
+        let (status, _, response) = post(&stack, Some("application/json"), "application/json", &body).await;
+        assert_eq!((status, error_code(&response)), (200, code), "{response}");
+        assert!(response.get("data").is_none(), "{response}");
+    }
+}
+
+#[tokio::test]
+async fn get_runs_queries_refuses_mutations_and_serves_graphiql_to_browsers() {
+    let stack = Stack::start().await;
+    let get = |params: Vec<(&'static str, String)>, accept: &'static str| {
+        stack.client.get(&stack.graphql).bearer_auth(&stack.key).header("Accept", accept).query(&params).send()
+    };
+    let response = get(
+        vec![
+            ("query", "query Q($n: Int) { workflows(first: $n) { edges { cursor } } }".into()),
+            ("variables", r#"{"n": 1}"#.into()),
+        ],
+        "application/json",
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["workflows"]["edges"], json!([]), "{body}");
+
+    let response = get(vec![("query", "mutation { nothing }".into())], GRAPHQL_RESPONSE).await.unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "POST");
+
+    let response =
+        get(vec![("query", "{ workspace { name } }".into()), ("variables", "{oops".into())], GRAPHQL_RESPONSE)
+            .await
+            .unwrap();
+    assert_eq!(response.status(), 400);
+
+    let page = stack.client.get(&stack.graphql).header("Accept", "text/html").send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().to_lowercase().contains("graphiql"));
+}
+
+#[tokio::test]
+async fn refuses_missing_bad_and_revoked_keys() {
+    let stack = Stack::start().await;
+    let query = json!({"query": "{ workspace { name } }"});
+    let no_key = stack.client.post(&stack.graphql).json(&query).send().await.unwrap();
+    assert_eq!(no_key.status(), 401);
+    assert_eq!(no_key.headers()["www-authenticate"], "Bearer");
+    let body: Value = no_key.json().await.unwrap();
+    assert_eq!(error_code(&body), "UNAUTHENTICATED");
+    let bad = format!("ffk_aaaaaaaaaaaa_{}", "0".repeat(48));
+    let (status, _) = stack.query_as(&bad, "{ workspace { name } }", json!({})).await;
+    assert_eq!(status, 401);
+
+    let (status, issued) = stack.send("POST", "/api-keys", Some(json!({"name": "temp", "role": "viewer"})), None).await;
+    assert_eq!(status, 201, "{issued}");
+    let temp = issued["key"].as_str().unwrap().to_owned();
+    assert_eq!(stack.query_as(&temp, "{ workspace { name } }", json!({})).await.0, 200);
+    let (status, _) = stack.send("DELETE", &format!("/api-keys/{}", issued["id"].as_str().unwrap()), None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(stack.query_as(&temp, "{ workspace { name } }", json!({})).await.0, 401, "revoked on the next request");
+
+    // A viewer may read but not see the audit-restricted API keys list.
+    let (_, viewer) = stack.send("POST", "/api-keys", Some(json!({"name": "v", "role": "viewer"})), None).await;
+    let viewer = viewer["key"].as_str().unwrap().to_owned();
+    let (status, body) = stack.query_as(&viewer, "{ apiKeys { edges { node { name } } } }", json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(error_code(&body), "FORBIDDEN");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("apikeys.manage"), "{body}");
+    let (_, developer) = stack.send("POST", "/api-keys", Some(json!({"name": "d", "role": "developer"})), None).await;
+    let developer = developer["key"].as_str().unwrap().to_owned();
+    let (_, body) = stack.query_as(&developer, "{ auditTrail { edges { cursor } } }", json!({})).await;
+    assert_eq!(error_code(&body), "FORBIDDEN");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("audit.view"), "{body}");
+}
+
+#[tokio::test]
+async fn rejects_queries_too_deep_or_too_complex_and_can_hide_the_schema() {
+    let config = QueryApiConfig {
+        limits: Limits { max_depth: 5, max_complexity: 300, introspection: false },
+        ..Default::default()
+    };
+    let stack = Stack::start_with(config).await;
+    let deep = "{ workflows { edges { node { versions { edges { node { version } } } } } } }";
+    let (status, body) = stack.query_as(&stack.key, deep, json!({})).await;
+    assert_eq!((status, error_code(&body)), (200, "DEPTH_LIMIT_EXCEEDED"), "{body}");
+    let complex = "{ workflows(first: 100) { edges { node { id name tags status } } } }";
+    let (_, body) = stack.query_as(&stack.key, complex, json!({})).await;
+    assert_eq!(error_code(&body), "COMPLEXITY_LIMIT_EXCEEDED", "{body}");
+    let fine = "{ workflows(first: 10) { edges { node { id name } } } }";
+    assert_eq!(stack.query_as(&stack.key, fine, json!({})).await.1.get("errors"), None);
+    let (_, body) = stack.query_as(&stack.key, "{ __schema { queryType { name } } }", json!({})).await;
+    assert!(body.get("errors").is_some(), "introspection is off: {body}");
+}

@@ -1,0 +1,171 @@
+//! Every root field, pagination both ways with stable cursors, and each workflow filter.
+
+use serde_json::{Value, json};
+
+use crate::support::{Stack, definition};
+
+#[tokio::test]
+async fn every_root_field_answers_from_the_read_models() {
+    let stack = Stack::start().await;
+    let (_, member) = stack
+        .send("POST", "/members", Some(json!({"email": "ada@example.com", "name": "Ada", "role": "developer"})), None)
+        .await;
+    let user = member["id"].as_str().unwrap().to_owned();
+    let (_, team) = stack.send("POST", "/teams", Some(json!({"name": "Core"})), None).await;
+    let team = team["id"].as_str().unwrap().to_owned();
+    stack.send("POST", &format!("/teams/{team}/members"), Some(json!({"user_id": user})), None).await;
+    let (status, _) = stack
+        .send("POST", "/api-keys", Some(json!({"name": "ada's key", "role": "developer", "user_id": user})), None)
+        .await;
+    assert_eq!(status, 201);
+    let body = json!({"name": "Billing", "tags": ["money"], "team_id": team, "definition": definition(1)});
+    let (status, created) = stack.send("POST", "/workflows", Some(body), None).await;
+    assert_eq!(status, 201, "{created}");
+    let workflow = created["id"].as_str().unwrap().to_owned();
+    stack.project().await;
+
+    let data = stack
+        .data(
+            "query($id: UUID!, $stream: String!) {
+               workspace { id name plan activity { day events } }
+               members { edges { node { id email name role } } }
+               teams { edges { node { name members { email } } } }
+               apiKeys { edges { node { name role prefix member { email } } } }
+               workflows { edges { node { id name team { name } versions { edges { node { version eventType } } } } } }
+               workflow(id: $id) { name status version at(version: 1) { name } diff(from: 1, to: 1) { unchanged } }
+               auditTrail(first: 50) { edges { node { eventType streamId summary } } }
+               stream(id: $stream) { id category version events { edges { node { version eventType hash prevHash } } } verify { intact eventsChecked } }
+             }",
+            json!({"id": workflow, "stream": format!("workflow-{workflow}")}),
+        )
+        .await;
+    assert_eq!(data["workspace"]["id"], json!(stack.workspace_id.to_string()));
+    assert_eq!(data["workspace"]["plan"], "enterprise");
+    assert!(data["workspace"]["activity"][0]["events"].as_i64().unwrap() >= 6, "{data}");
+    assert_eq!(data["members"]["edges"][0]["node"]["email"], "ada@example.com");
+    assert_eq!(data["teams"]["edges"][0]["node"], json!({"name": "Core", "members": [{"email": "ada@example.com"}]}));
+    let keys = data["apiKeys"]["edges"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "the admin key and ada's: {data}");
+    assert_eq!(keys[1]["node"]["member"]["email"], "ada@example.com");
+    let hashes: Vec<(String,)> =
+        sqlx::query_as("SELECT key_hash FROM security.api_keys").fetch_all(&stack.db.pool).await.unwrap();
+    assert!(hashes.iter().all(|(hash,)| !data.to_string().contains(hash.as_str())), "no key hash is ever served");
+    let node = &data["workflows"]["edges"][0]["node"];
+    assert_eq!((node["name"].as_str(), node["team"]["name"].as_str()), (Some("Billing"), Some("Core")));
+    assert_eq!(node["versions"]["edges"][0]["node"], json!({"version": 1, "eventType": "WorkflowCreated"}));
+    assert_eq!(data["workflow"]["at"]["name"], "Billing");
+    assert_eq!(data["workflow"]["diff"]["unchanged"], true);
+    let types: Vec<&str> = data["auditTrail"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["eventType"].as_str().unwrap())
+        .collect();
+    assert_eq!(types[0], "WorkflowCreated", "newest first: {types:?}");
+    assert!(types.contains(&"WorkspaceCreated") && types.contains(&"MemberAdded"), "{types:?}");
+    assert_eq!(data["stream"]["category"], "workflow");
+    assert_eq!(data["stream"]["events"]["edges"][0]["node"]["prevHash"].as_str().unwrap().len(), 64);
+    assert_eq!(data["stream"]["verify"], json!({"intact": true, "eventsChecked": 1}));
+}
+
+fn names(connection: &Value) -> Vec<String> {
+    connection["edges"].as_array().unwrap().iter().map(|e| e["node"]["name"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn workflows_page_forwards_and_backwards_with_stable_cursors() {
+    let stack = Stack::start().await;
+    for name in ["e", "a", "d", "b", "c", "f", "g"] {
+        stack.create_workflow(name, &[], None).await;
+    }
+    stack.project().await;
+    let page = |args: String| {
+        let query = format!(
+            "{{ workflows({args}, orderBy: {{field: NAME, direction: ASC}}) {{ edges {{ cursor node {{ name }} }} pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }} }} }}"
+        );
+        let stack = &stack;
+        async move { stack.data(&query, json!({})).await["workflows"].clone() }
+    };
+    let first = page("first: 3".into()).await;
+    assert_eq!(names(&first), ["a", "b", "c"]);
+    assert_eq!(first["pageInfo"]["hasNextPage"], true);
+    let end = first["pageInfo"]["endCursor"].as_str().unwrap().to_owned();
+    // A new workflow sorting before the cursor does not move the next page.
+    stack.create_workflow("0 early", &[], None).await;
+    stack.project().await;
+    let second = page(format!("first: 3, after: \"{end}\"")).await;
+    assert_eq!(names(&second), ["d", "e", "f"]);
+    assert_eq!(
+        (second["pageInfo"]["hasPreviousPage"].as_bool(), second["pageInfo"]["hasNextPage"].as_bool()),
+        (Some(true), Some(true))
+    );
+    let tail = page(format!("first: 3, after: \"{}\"", second["pageInfo"]["endCursor"].as_str().unwrap())).await;
+    assert_eq!((names(&tail), tail["pageInfo"]["hasNextPage"].as_bool()), (vec!["g".to_string()], Some(false)));
+
+    let last = page("last: 2".into()).await;
+    assert_eq!(names(&last), ["f", "g"]);
+    assert_eq!(last["pageInfo"]["hasPreviousPage"], true);
+    let before = page(format!("last: 3, before: \"{}\"", last["pageInfo"]["startCursor"].as_str().unwrap())).await;
+    assert_eq!(names(&before), ["c", "d", "e"]);
+    let start = page(format!("last: 5, before: \"{}\"", before["pageInfo"]["startCursor"].as_str().unwrap())).await;
+    assert_eq!(
+        (names(&start), start["pageInfo"]["hasPreviousPage"].as_bool()),
+        (vec!["0 early".to_string(), "a".into(), "b".into()], Some(false))
+    );
+
+    // A cursor of one ordering is refused by another.
+    let query = format!("{{ workflows(after: \"{end}\", orderBy: {{field: UPDATED_AT}}) {{ edges {{ cursor }} }} }}");
+    let (_, body) = stack.query_as(&stack.key, &query, json!({})).await;
+    assert_eq!(crate::support::error_code(&body), "BAD_USER_INPUT");
+    let (_, body) =
+        stack.query_as(&stack.key, "{ workflows(first: 1, last: 1) { edges { cursor } } }", json!({})).await;
+    assert_eq!(crate::support::error_code(&body), "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn each_workflow_filter_selects_exactly_its_workflows() {
+    let stack = Stack::start().await;
+    let invoices = stack.create_workflow("Invoices", &["finance", "monthly"], Some("sends the invoices")).await;
+    let payroll = stack.create_workflow("Payroll", &["finance"], Some("pays people")).await;
+    let onboarding = stack.create_workflow("Onboarding", &["hr"], Some("welcomes new hires")).await;
+    let (status, body) = stack.send("POST", &format!("/workflows/{payroll}/publish"), None, Some(1)).await;
+    assert_eq!(status, 200, "{body}");
+    stack.send("POST", &format!("/workflows/{payroll}/promote"), Some(json!({"environment": "prod"})), Some(2)).await;
+    stack.send("POST", &format!("/workflows/{onboarding}/archive"), None, Some(1)).await;
+    stack.project().await;
+    let mid: (chrono::DateTime<chrono::Utc>,) =
+        sqlx::query_as("SELECT updated_at FROM read_model.workflows WHERE workflow_id = $1::uuid")
+            .bind(&invoices)
+            .fetch_one(&stack.db.pool)
+            .await
+            .unwrap();
+    let (admin_key,): (String,) =
+        sqlx::query_as("SELECT created_by FROM read_model.workflows WHERE workflow_id = $1::uuid")
+            .bind(&invoices)
+            .fetch_one(&stack.db.pool)
+            .await
+            .unwrap();
+
+    let filtered = |filter: Value| {
+        let stack = &stack;
+        async move {
+            let data = stack
+                .data("query($f: WorkflowFilter) { workflows(filter: $f, orderBy: {field: NAME, direction: ASC}) { edges { node { name } } } }", json!({"f": filter}))
+                .await;
+            names(&data["workflows"])
+        }
+    };
+    assert_eq!(filtered(json!({"status": ["PUBLISHED"]})).await, ["Payroll"]);
+    assert_eq!(filtered(json!({"status": ["DRAFT", "ARCHIVED"]})).await, ["Invoices", "Onboarding"]);
+    assert_eq!(filtered(json!({"environment": "PROD"})).await, ["Payroll"]);
+    assert_eq!(filtered(json!({"tags": ["finance"]})).await, ["Invoices", "Payroll"]);
+    assert_eq!(filtered(json!({"tags": ["finance", "monthly"]})).await, ["Invoices"]);
+    assert_eq!(filtered(json!({"search": "invoices"})).await, ["Invoices"]);
+    assert_eq!(filtered(json!({"search": "hires"})).await, ["Onboarding"]);
+    assert_eq!(filtered(json!({"search": "finance -monthly"})).await, ["Payroll"]);
+    assert_eq!(filtered(json!({"updatedAfter": mid.0.to_rfc3339()})).await, ["Invoices", "Onboarding", "Payroll"]);
+    assert_eq!(filtered(json!({"updatedBefore": mid.0.to_rfc3339()})).await, Vec::<String>::new());
+    assert_eq!(filtered(json!({"createdBy": admin_key})).await.len(), 3);
+    assert_eq!(filtered(json!({"createdBy": "someone else"})).await, Vec::<String>::new());
+    assert_eq!(filtered(json!({"status": ["DRAFT"], "tags": ["finance"]})).await, ["Invoices"]);
+}
