@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sets everything up and runs FlowFuse on this machine: PostgreSQL, the Tansu broker, the
 # database and its migrations, a demo workspace with its admin API key, then `flowfuse serve`
-# (command API, relay, projector) in the foreground (Ctrl-C stops it). The command API listens on
-# COMMAND_API_ADDR (default 127.0.0.1:8080), the broker on KAFKA_BROKERS (127.0.0.1:9092).
+# (command API, query API, relay, projector) in the foreground (Ctrl-C stops it). The command API
+# listens on COMMAND_API_ADDR (default 127.0.0.1:8080), GraphQL and GraphiQL on QUERY_API_ADDR
+# (127.0.0.1:8081/graphql), the broker on KAFKA_BROKERS (127.0.0.1:9092).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -22,6 +23,10 @@ cat <<MSG
 $(sed 's/^/    /' <<<"$demo")
 
   The API key is shown this once; only its SHA-256 hash is stored.
+
+  GraphiQL (the key rides in the URL fragment, which never leaves the browser):
+
+    http://${QUERY_API_ADDR:-127.0.0.1:8081}/graphql#key=$(sed -n 's/^export FLOWFUSE_API_KEY=//p' <<<"$demo")
 
 MSG
 exec "$flowfuse" serve

@@ -29,6 +29,7 @@ fn quickstart() -> String {
 async fn the_readme_quickstart_works_when_pasted() {
     let (db, broker) = (TestDatabase::create().await, Broker::start());
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let query_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let binary = env!("CARGO_BIN_EXE_flowfuse");
     let _server = Server(
         Command::new(binary)
@@ -36,6 +37,7 @@ async fn the_readme_quickstart_works_when_pasted() {
             .env("DATABASE_URL", db.url())
             .env("KAFKA_BROKERS", broker.addr())
             .env("COMMAND_API_ADDR", format!("127.0.0.1:{port}"))
+            .env("QUERY_API_ADDR", format!("127.0.0.1:{query_port}"))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -49,6 +51,8 @@ async fn the_readme_quickstart_works_when_pasted() {
 
     let script = quickstart()
         .replace("API=http://127.0.0.1:8080", &format!("API=http://127.0.0.1:{port}"))
+        .replace("QL=http://127.0.0.1:8081", &format!("QL=http://127.0.0.1:{query_port}"))
+        .replace("/tmp/rollback.txt", &format!("/tmp/flowfuse-rollback-{port}.txt"))
         .replace("target/release/flowfuse", binary)
         .replace("/tmp/created.txt", &format!("/tmp/flowfuse-quickstart-{port}.txt"));
     let output = Command::new("bash")
@@ -65,6 +69,12 @@ async fn the_readme_quickstart_works_when_pasted() {
     assert!(stdout.contains("\"version\":4"), "{stdout}");
     assert!(stdout.contains("OK: 1 streams, 4 events, every hash chain intact"), "{stdout}");
     assert!(stdout.contains("\"log_head\""), "projections status printed: {stdout}");
+    // The GraphQL round trip saw the rolled-back workflow through the token, with its history.
+    assert!(stdout.contains(r#""workflow":{"name":"Nightly sync","status":"draft","version":4"#), "{stdout}");
+    assert!(stdout.contains(r#""eventType":"WorkflowRolledBack""#), "{stdout}");
+    assert!(stdout.contains(r#""at":{"version":2,"status":"draft""#), "{stdout}");
+    assert!(stdout.contains(r#""id":"notify""#), "the diff names the added node: {stdout}");
+    assert!(stdout.contains(r#""auditTrail":{"edges":[{"node":{"eventType":"WorkflowRolledBack""#), "{stdout}");
 }
 
 #[tokio::test]
@@ -75,6 +85,7 @@ async fn serve_stops_gracefully_on_sigterm() {
         .arg("serve")
         .env("DATABASE_URL", db.url())
         .env("COMMAND_API_ADDR", format!("127.0.0.1:{port}"))
+        .env("QUERY_API_ADDR", "127.0.0.1:0")
         .env("KAFKA_BROKERS", broker.addr())
         .env("LOG_FORMAT", "json")
         .stderr(Stdio::piped())

@@ -30,7 +30,7 @@ struct HttpClient {
     created: u64,
 }
 
-fn definition(steps: u64) -> Value {
+pub(super) fn definition(steps: u64) -> Value {
     let mut nodes = vec![json!({"id": "start", "type": "trigger", "name": "Start", "position": {"x": 0, "y": 0}})];
     let mut edges = Vec::new();
     for i in 0..steps {

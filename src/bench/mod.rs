@@ -4,6 +4,7 @@
 mod append;
 mod commands;
 mod pipeline;
+mod query;
 mod stats;
 
 use clap::{Args, Subcommand};
@@ -18,6 +19,9 @@ pub enum BenchCommand {
     /// freshness of read models under a steady command rate. Needs a broker at KAFKA_BROKERS
     /// (a scratch one: it creates topics there).
     Pipeline(pipeline::PipelineArgs),
+    /// The GraphQL query API (a list query and a time-travel query) against the same SQL run
+    /// directly. Needs a broker at KAFKA_BROKERS (the data reaches the read models through it).
+    Query(query::QueryArgs),
 }
 
 pub async fn run(database_url: &str, command: BenchCommand) -> anyhow::Result<()> {
@@ -25,6 +29,7 @@ pub async fn run(database_url: &str, command: BenchCommand) -> anyhow::Result<()
         BenchCommand::Append(args) => append::run(database_url, args).await,
         BenchCommand::Commands(args) => commands::run(database_url, args).await,
         BenchCommand::Pipeline(args) => pipeline::run(database_url, args).await,
+        BenchCommand::Query(args) => query::run(database_url, args).await,
     }
 }
 

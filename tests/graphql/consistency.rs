@@ -24,7 +24,9 @@ async fn query_with_token(stack: &Stack, token: &str, query: &str) -> (u16, Valu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_query_with_the_token_of_a_write_sees_that_write() {
-    let stack = Stack::start_without_projector(QueryApiConfig::default()).await;
+    // Generous: a projector's first join of its consumer group takes seconds.
+    let config = QueryApiConfig { consistency_timeout: Duration::from_secs(60), ..Default::default() };
+    let stack = Stack::start_without_projector(config).await;
     let body = json!({"name": "Fresh", "definition": definition(1)});
     let response = stack
         .client

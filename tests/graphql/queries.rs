@@ -14,10 +14,10 @@ async fn every_root_field_answers_from_the_read_models() {
     let (_, team) = stack.send("POST", "/teams", Some(json!({"name": "Core"})), None).await;
     let team = team["id"].as_str().unwrap().to_owned();
     stack.send("POST", &format!("/teams/{team}/members"), Some(json!({"user_id": user})), None).await;
-    let (status, _) = stack
-        .send("POST", "/api-keys", Some(json!({"name": "ada's key", "role": "developer", "user_id": user})), None)
+    let (status, key_body) = stack
+        .send("POST", "/api-keys", Some(json!({"name": "ada key", "role": "developer", "user_id": user})), None)
         .await;
-    assert_eq!(status, 201);
+    assert_eq!(status, 201, "{key_body}");
     let body = json!({"name": "Billing", "tags": ["money"], "team_id": team, "definition": definition(1)});
     let (status, created) = stack.send("POST", "/workflows", Some(body), None).await;
     assert_eq!(status, 201, "{created}");

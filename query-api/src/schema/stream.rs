@@ -49,7 +49,7 @@ pub struct EventEnvelope {
 
 impl From<RecordedEvent> for EventEnvelope {
     fn from(e: RecordedEvent) -> Self {
-        let kind = serde_json::to_value(&e.actor.kind).ok().and_then(|v| v.as_str().map(str::to_owned));
+        let kind = serde_json::to_value(e.actor.kind).ok().and_then(|v| v.as_str().map(str::to_owned));
         Self {
             global_position: e.global_position,
             stream_id: e.stream_id.to_string(),

@@ -1,0 +1,253 @@
+//! `flowfuse bench query`: the GraphQL query API from concurrent clients, for a list query and a
+//! time-travel query, against the same SQL run directly (the raw baseline) in the same run.
+//!
+//! The data is made the way users make it: commands over HTTP, the relay and the projector
+//! through the broker at KAFKA_BROKERS into the read models.
+
+use std::time::Duration;
+
+use clap::Args;
+use commands::CommandApi;
+use commands::bootstrap::create_workspace;
+use event_schemas::types::Plan;
+use projections::{KafkaConfig, Projector, Relay};
+use query_api::{QueryApi, QueryApiConfig};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::LoadArgs;
+use super::append::{bench_url, fresh_database, print_ratio, print_row};
+use super::commands::definition;
+use super::stats::{Summary, Workload, measure};
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    load: LoadArgs,
+    /// Kafka bootstrap servers of a scratch broker.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    kafka_brokers: String,
+    /// Workflows in the workspace.
+    #[arg(long, default_value_t = 200)]
+    workflows: usize,
+    /// Versions of the workflow the time-travel query reads.
+    #[arg(long, default_value_t = 1_000)]
+    versions: i64,
+}
+
+const LIST: &str = "{ workflows(first: 20, filter: {tags: [\"bench\"]}) { edges { cursor node { id name status version updatedAt } } } }";
+const AT: &str = "query($id: UUID!, $v: Int!) { workflow(id: $id) { at(version: $v) { version name definition } } }";
+
+/// One GraphQL client sending one kind of query.
+struct GraphqlClient {
+    client: reqwest::Client,
+    url: String,
+    key: String,
+    long_workflow: String,
+    versions: i64,
+    time_travel: bool,
+    n: i64,
+}
+
+impl Workload for GraphqlClient {
+    async fn once(&mut self) -> anyhow::Result<u64> {
+        self.n += 1;
+        let body = if self.time_travel {
+            // Spread over the history, so that every snapshot interval is visited.
+            let version = 1 + (self.n * 7919) % self.versions;
+            json!({"query": AT, "variables": {"id": self.long_workflow, "v": version}})
+        } else {
+            json!({"query": LIST})
+        };
+        let response = self.client.post(&self.url).bearer_auth(&self.key).json(&body).send().await?;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await?;
+        anyhow::ensure!(status == 200 && body.get("errors").is_none(), "unexpected {status}: {body}");
+        Ok(1)
+    }
+}
+
+/// The statements the query API runs for the same query, sent directly.
+struct RawClient {
+    pool: PgPool,
+    key_prefix: String,
+    workspace_id: Uuid,
+    long_workflow: Uuid,
+    versions: i64,
+    time_travel: bool,
+    n: i64,
+}
+
+impl Workload for RawClient {
+    async fn once(&mut self) -> anyhow::Result<u64> {
+        self.n += 1;
+        sqlx::query(
+            "SELECT k.workspace_id, k.key_hash, k.role, k.user_id, k.expires_at, k.revoked_at, m.role AS member_role
+             FROM security.api_keys k
+             LEFT JOIN security.members m ON m.workspace_id = k.workspace_id AND m.user_id = k.user_id
+             WHERE k.prefix = $1",
+        )
+        .bind(&self.key_prefix)
+        .fetch_optional(&self.pool)
+        .await?;
+        if !self.time_travel {
+            sqlx::query(
+                "SELECT workflow_id, name, description, tags, team_id, status, version, published_version,
+                        environments, definition, created_by, created_at, updated_at
+                 FROM read_model.workflows WHERE workspace_id = $1 AND tags @> $2
+                 ORDER BY updated_at DESC, workflow_id DESC LIMIT 21",
+            )
+            .bind(self.workspace_id)
+            .bind(vec!["bench"])
+            .fetch_all(&self.pool)
+            .await?;
+            return Ok(1);
+        }
+        let version = 1 + (self.n * 7919) % self.versions;
+        let stream = format!("workflow-{}", self.long_workflow);
+        sqlx::query("SELECT * FROM read_model.workflows WHERE workspace_id = $1 AND workflow_id = $2")
+            .bind(self.workspace_id)
+            .bind(self.long_workflow)
+            .fetch_optional(&self.pool)
+            .await?;
+        sqlx::query("SELECT version FROM event_store.streams WHERE stream_id = $1")
+            .bind(&stream)
+            .fetch_one(&self.pool)
+            .await?;
+        let (from,): (i64,) = sqlx::query_as(
+            "SELECT version FROM snapshots.workflow_states WHERE stream_id = $1 AND version <= $2
+             ORDER BY version DESC LIMIT 1",
+        )
+        .bind(&stream)
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await?
+        .unwrap_or((1,));
+        sqlx::query("SELECT * FROM event_store.events WHERE stream_id = $1 AND version >= $2 AND version <= $3 ORDER BY version")
+            .bind(&stream)
+            .bind(from)
+            .bind(version)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(1)
+    }
+}
+
+pub async fn run(database_url: &str, args: QueryArgs) -> anyhow::Result<()> {
+    let clients = args.load.clients as usize;
+    let pool = fresh_database(database_url, args.load.clients * 2 + 16).await?;
+    let database_url = &bench_url(database_url)?;
+    let commands = CommandApi::bind(pool.clone(), "127.0.0.1:0".parse()?).await?;
+    let commands_base = format!("http://{}", commands.local_addr());
+    tokio::spawn(commands.run_until_stopped(std::future::pending()));
+    let query =
+        QueryApi::bind(pool.clone(), "127.0.0.1:0".parse()?, QueryApiConfig::default(), commands::prometheus()).await?;
+    let url = format!("http://{}/graphql", query.local_addr());
+    tokio::spawn(query.run_until_stopped(std::future::pending()));
+    let kafka = KafkaConfig::new(&args.kafka_brokers);
+    let relay = Relay::new(eventstore::PgEventStore::new(pool.clone()), database_url, kafka.clone());
+    let projector = Projector::new(pool.clone(), kafka).with_group(format!("bench-query-{}", Uuid::now_v7().simple()));
+    let roles = tokio::spawn(async move {
+        let never = std::future::pending::<()>;
+        let _ = tokio::join!(relay.run(never()), projector.run(never()));
+    });
+
+    let workspace =
+        create_workspace(&pool, "Bench", None, Plan::Enterprise).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let base = format!("{commands_base}/v1/workspaces/{}", workspace.workspace_id);
+    println!(
+        "FlowFuse query benchmark: {clients} clients, {}s per case after {}s warm-up; {} workflows, time travel over {} versions",
+        args.load.seconds, args.load.warmup_seconds, args.workflows, args.versions
+    );
+    let long_workflow = seed(&base, &workspace.api_key, args.workflows, args.versions).await?;
+    wait_until_projected(&pool).await?;
+
+    let (warmup, duration) = (Duration::from_secs(args.load.warmup_seconds), Duration::from_secs(args.load.seconds));
+    let key_prefix = domain::key_format::prefix_of(&workspace.api_key).unwrap_or_default().to_owned();
+    for (time_travel, name) in [(false, "list"), (true, "time travel")] {
+        let raw_clients = (0..clients)
+            .map(|_| RawClient {
+                pool: pool.clone(),
+                key_prefix: key_prefix.clone(),
+                workspace_id: workspace.workspace_id,
+                long_workflow,
+                versions: args.versions,
+                time_travel,
+                n: 0,
+            })
+            .collect();
+        let graphql_clients = (0..clients)
+            .map(|_| GraphqlClient {
+                client: reqwest::Client::new(),
+                url: url.clone(),
+                key: workspace.api_key.clone(),
+                long_workflow: long_workflow.to_string(),
+                versions: args.versions,
+                time_travel,
+                n: 0,
+            })
+            .collect();
+        // GraphQL first: its warm-up writes the snapshots the raw baseline's statements then read.
+        let graphql = measure(graphql_clients, warmup, duration).await?;
+        let raw = measure(raw_clients, warmup, duration).await?;
+        print_row(&format!("raw SQL, {name}"), &raw);
+        print_row(&format!("GraphQL, {name}"), &graphql);
+        print_ratio(&format!("{name}: GraphQL/raw"), &graphql, &raw, 0.5);
+        print_p99_verdict(&graphql);
+    }
+    roles.abort();
+    Ok(())
+}
+
+fn print_p99_verdict(summary: &Summary) {
+    let p99 = summary.percentile_ms(0.99);
+    println!("p99 = {p99:.2} ms (target <= 20 ms: {})", if p99 <= 20.0 { "met" } else { "NOT met" });
+}
+
+/// `workflows` tagged workflows, and one more changed until it has `versions` versions.
+async fn seed(base: &str, key: &str, workflows: usize, versions: i64) -> anyhow::Result<Uuid> {
+    let client = reqwest::Client::new();
+    let send = |method: reqwest::Method, path: String, body: Value, version: Option<i64>| {
+        let mut request = client.request(method, format!("{base}{path}")).bearer_auth(key).json(&body);
+        if let Some(version) = version {
+            request = request.header("If-Match", format!("\"{version}\""));
+        }
+        async move {
+            let response = request.send().await?;
+            let status = response.status();
+            let body: Value = response.json().await?;
+            anyhow::ensure!(status.is_success(), "seeding failed with {status}: {body}");
+            anyhow::Ok(body)
+        }
+    };
+    for i in 0..workflows {
+        let body = json!({"name": format!("Workflow {i}"), "tags": ["bench"], "description": "seeded", "definition": definition(3)});
+        send(reqwest::Method::POST, "/workflows".into(), body, None).await?;
+    }
+    let created = send(
+        reqwest::Method::POST,
+        "/workflows".into(),
+        json!({"name": "Long history", "definition": definition(1)}),
+        None,
+    )
+    .await?;
+    let id: Uuid = created["id"].as_str().unwrap_or_default().parse()?;
+    for version in 1..versions {
+        let body = json!({"definition": definition(1 + version as u64 % 9), "message": format!("change {version}")});
+        send(reqwest::Method::PUT, format!("/workflows/{id}/definition"), body, Some(version)).await?;
+    }
+    Ok(id)
+}
+
+async fn wait_until_projected(pool: &PgPool) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let status = projections::status::status(pool).await?;
+        if status.projections.iter().all(|p| p.lag == 0) {
+            return Ok(());
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "the read models did not catch up in 120 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
