@@ -49,6 +49,16 @@ async fn the_readme_quickstart_works_when_pasted() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // As with scripts/run.sh, whose demo workspace exists before anyone pastes: the projector has
+    // joined its consumer group and projected it (the first join takes seconds).
+    let warm_up = Command::new(binary)
+        .args(["workspace", "create", "--name", "Warm-up"])
+        .env("DATABASE_URL", db.url())
+        .output()
+        .unwrap();
+    assert!(warm_up.status.success());
+    support::wait_until_projected(&db.pool, Duration::from_secs(60)).await;
+
     let script = quickstart()
         .replace("API=http://127.0.0.1:8080", &format!("API=http://127.0.0.1:{port}"))
         .replace("QL=http://127.0.0.1:8081", &format!("QL=http://127.0.0.1:{query_port}"))

@@ -78,3 +78,13 @@ pub async fn run(cli: Cli) -> ExitCode {
         ExitCode::FAILURE
     })
 }
+
+/// Prints `text` and a newline on stdout. A reader that stops early (`| head`) is not an error.
+fn print_line(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
+        _ => Ok(()),
+    }
+}

@@ -33,6 +33,5 @@ pub async fn run(database_url: &str, command: ProjectionsCommand) -> anyhow::Res
             serde_json::to_string_pretty(&projections::rebuild::rebuild(&pool, &names).await?)?
         }
     };
-    println!("{output}");
-    Ok(())
+    super::print_line(&output)
 }

@@ -3,7 +3,6 @@
 //! go to the query API.
 
 #[path = "../support/mod.rs"]
-#[allow(dead_code)]
 mod pipeline;
 
 mod consistency;

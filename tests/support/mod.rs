@@ -110,7 +110,7 @@ impl Api {
             ("POST", path("/publish"), None),
             ("POST", path("/promote"), Some(json!({"environment": "prod"}))),
             ("PATCH", path(""), Some(json!({"description": format!("flow {i}"), "tags": ["t", "x"]}))),
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 ("POST", path("/rollback"), Some(json!({"to_version": 1})))
             } else {
                 ("POST", path("/archive"), None)
