@@ -11,15 +11,14 @@ use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::header;
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
+use domain::key_format::{self, KeyRecord};
 use domain::{Permission, permits};
 use event_schemas::types::Role;
 use sqlx::PgPool;
-use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::keys;
 
 /// Who is calling: an API key of one workspace, possibly acting for a member.
 #[derive(Debug, Clone)]
@@ -42,57 +41,36 @@ impl Caller {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct KeyRow {
-    key_id: Uuid,
-    workspace_id: Uuid,
-    key_hash: String,
-    role: String,
-    user_id: Option<Uuid>,
-    expires_at: Option<DateTime<Utc>>,
-    revoked_at: Option<DateTime<Utc>>,
-    member_role: Option<String>,
-}
-
 /// Resolves the bearer key of a request, or `Unauthorized`.
 pub async fn authenticate(pool: &PgPool, headers: &axum::http::HeaderMap) -> Result<Caller, ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
+        .and_then(key_format::bearer_token)
         .ok_or(ApiError::Unauthorized)?;
-    let prefix = keys::prefix_of(token).ok_or(ApiError::Unauthorized)?;
-    let row: Option<KeyRow> = sqlx::query_as(
-        "SELECT k.key_id, k.workspace_id, k.key_hash, k.role, k.user_id, k.expires_at, k.revoked_at,
-                m.role AS member_role
-         FROM security.api_keys k
-         LEFT JOIN security.members m ON m.workspace_id = k.workspace_id AND m.user_id = k.user_id
-         WHERE k.prefix = $1",
-    )
-    .bind(prefix)
-    .fetch_optional(pool)
-    .await?;
-    let row = row.ok_or(ApiError::Unauthorized)?;
-    let presented = keys::hash(token);
-    let matches: bool = presented.as_bytes().ct_eq(row.key_hash.as_bytes()).into();
-    let live = row.revoked_at.is_none() && row.expires_at.is_none_or(|at| at > Utc::now());
-    // A key acting for a member dies with the membership.
-    let member_ok = row.user_id.is_none() || row.member_role.is_some();
-    if !(matches && live && member_ok) {
+    let prefix = key_format::prefix_of(token).ok_or(ApiError::Unauthorized)?;
+    let record = find_key(pool, prefix).await?.ok_or(ApiError::Unauthorized)?;
+    if !record.admits(token, Utc::now()) {
         return Err(ApiError::Unauthorized);
     }
-    Ok(Caller {
-        key_id: row.key_id,
-        workspace_id: row.workspace_id,
-        role: parse_role(&row.role)?,
-        member_role: row.member_role.as_deref().map(parse_role).transpose()?,
-    })
+    let KeyRecord { key_id, workspace_id, role, member_role, .. } = record;
+    Ok(Caller { key_id, workspace_id, role, member_role })
+}
+
+type KeyRow = (Uuid, Uuid, String, String, Option<Uuid>, Option<DateTime<Utc>>, Option<DateTime<Utc>>, Option<String>);
+
+async fn find_key(pool: &PgPool, prefix: &str) -> Result<Option<KeyRecord>, ApiError> {
+    let row: Option<KeyRow> =
+        sqlx::query_as("SELECT * FROM security.api_key_by_prefix($1)").bind(prefix).fetch_optional(pool).await?;
+    let Some((key_id, workspace_id, key_hash, role, user_id, expires_at, revoked_at, member_role)) = row else {
+        return Ok(None);
+    };
+    let (role, member_role) = (parse_role(&role)?, member_role.as_deref().map(parse_role).transpose()?);
+    Ok(Some(KeyRecord { key_id, workspace_id, key_hash, role, user_id, expires_at, revoked_at, member_role }))
 }
 
 pub fn parse_role(raw: &str) -> Result<Role, ApiError> {
-    serde_json::from_value(serde_json::Value::String(raw.to_owned()))
-        .map_err(|_| ApiError::internal(anyhow::anyhow!("unknown role {raw:?} in the security index")))
+    raw.parse().map_err(|e: String| ApiError::internal(anyhow::anyhow!("{e} in the security index")))
 }
 
 /// A permission that a route requires, as a type, so that the check runs as an extractor before

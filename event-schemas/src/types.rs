@@ -13,6 +13,14 @@ pub enum Role {
     Viewer,
 }
 
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        Role::ALL.into_iter().find(|role| role.as_str() == raw).ok_or_else(|| format!("unknown role {raw:?}"))
+    }
+}
+
 impl Role {
     pub const ALL: [Role; 4] = [Role::Admin, Role::Developer, Role::Operator, Role::Viewer];
 

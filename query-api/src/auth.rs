@@ -5,10 +5,10 @@
 use async_graphql::Context;
 use axum::http::{HeaderMap, header};
 use chrono::{DateTime, Utc};
-use domain::{Permission, key_format, permits};
+use domain::key_format::{self, KeyRecord};
+use domain::{Permission, permits};
 use event_schemas::types::Role;
 use sqlx::PgPool;
-use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use crate::error::QueryError;
@@ -40,53 +40,31 @@ pub fn caller_with<'a>(ctx: &Context<'a>, permission: Permission) -> Result<&'a 
     Ok(caller)
 }
 
-#[derive(sqlx::FromRow)]
-struct KeyRow {
-    workspace_id: Uuid,
-    key_hash: String,
-    role: String,
-    user_id: Option<Uuid>,
-    expires_at: Option<DateTime<Utc>>,
-    revoked_at: Option<DateTime<Utc>>,
-    member_role: Option<String>,
-}
-
 /// Resolves the bearer key of a request, or `Unauthenticated`.
 pub async fn authenticate(pool: &PgPool, headers: &HeaderMap) -> Result<Caller, QueryError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
+        .and_then(key_format::bearer_token)
         .ok_or(QueryError::Unauthenticated)?;
     let prefix = key_format::prefix_of(token).ok_or(QueryError::Unauthenticated)?;
-    let row: Option<KeyRow> = sqlx::query_as(
-        "SELECT k.workspace_id, k.key_hash, k.role, k.user_id, k.expires_at, k.revoked_at,
-                m.role AS member_role
-         FROM security.api_keys k
-         LEFT JOIN security.members m ON m.workspace_id = k.workspace_id AND m.user_id = k.user_id
-         WHERE k.prefix = $1",
-    )
-    .bind(prefix)
-    .fetch_optional(pool)
-    .await?;
-    let row = row.ok_or(QueryError::Unauthenticated)?;
-    let presented = key_format::hash(token);
-    let matches: bool = presented.as_bytes().ct_eq(row.key_hash.as_bytes()).into();
-    let live = row.revoked_at.is_none() && row.expires_at.is_none_or(|at| at > Utc::now());
-    // A key acting for a member dies with the membership.
-    let member_ok = row.user_id.is_none() || row.member_role.is_some();
-    if !(matches && live && member_ok) {
+    let record = find_key(pool, prefix).await?.ok_or(QueryError::Unauthenticated)?;
+    if !record.admits(token, Utc::now()) {
         return Err(QueryError::Unauthenticated);
     }
-    Ok(Caller {
-        workspace_id: row.workspace_id,
-        role: parse_role(&row.role)?,
-        member_role: row.member_role.as_deref().map(parse_role).transpose()?,
-    })
+    Ok(Caller { workspace_id: record.workspace_id, role: record.role, member_role: record.member_role })
 }
 
-fn parse_role(raw: &str) -> Result<Role, QueryError> {
-    serde_json::from_value(serde_json::Value::String(raw.to_owned()))
-        .map_err(|_| QueryError::internal(anyhow::anyhow!("unknown role {raw:?} in the security index")))
+type KeyRow = (Uuid, Uuid, String, String, Option<Uuid>, Option<DateTime<Utc>>, Option<DateTime<Utc>>, Option<String>);
+
+async fn find_key(pool: &PgPool, prefix: &str) -> Result<Option<KeyRecord>, QueryError> {
+    let row: Option<KeyRow> =
+        sqlx::query_as("SELECT * FROM security.api_key_by_prefix($1)").bind(prefix).fetch_optional(pool).await?;
+    let Some((key_id, workspace_id, key_hash, role, user_id, expires_at, revoked_at, member_role)) = row else {
+        return Ok(None);
+    };
+    let parse =
+        |raw: &str| raw.parse().map_err(|e: String| QueryError::internal(anyhow::anyhow!("{e} in the security index")));
+    let (role, member_role) = (parse(&role)?, member_role.as_deref().map(parse).transpose()?);
+    Ok(Some(KeyRecord { key_id, workspace_id, key_hash, role, user_id, expires_at, revoked_at, member_role }))
 }

@@ -52,7 +52,7 @@ pub fn page(assets: &str) -> String {
     if (key) history.replaceState(null, "", location.pathname + location.search);
     const headers = key ? JSON.stringify({{ Authorization: "Bearer " + key }}, null, 2) : undefined;
     const fetcher = GraphiQL.createFetcher({{ url: location.pathname }});
-    const defaultQuery = "# Put your API key in the Headers tab: {{\"Authorization\": \"Bearer ffk_…\"}}\n{{\n  workspace {{ name plan }}\n  workflows(first: 10) {{ edges {{ node {{ name status version updatedAt }} }} }}\n}}\n";
+    const defaultQuery = "# The API key goes in the Headers tab:\n#   {{\"Authorization\": \"Bearer ffk_…\"}}\n{{\n  workspace {{ name plan }}\n  workflows(first: 10) {{ edges {{ node {{ name status version updatedAt }} }} }}\n}}\n";
     ReactDOM.createRoot(document.getElementById("graphiql")).render(
       React.createElement(GraphiQL, {{ fetcher, headers, defaultQuery, shouldPersistHeaders: false, isHeadersEditorEnabled: true }})
     );
