@@ -45,7 +45,7 @@ async fn another_workspace_sees_nothing_of_ours() {
     assert_eq!(data["members"]["edges"], json!([]));
     assert_eq!(data["teams"]["edges"], json!([]));
     let text = data.to_string();
-    for ours in ["secret", "Secret", "Acme", &workflow, &team, &stack.workspace_id.to_string()] {
+    for ours in ["secret", "Secret", "Pipeline", &workflow, &team, &stack.workspace_id.to_string()] {
         assert!(!text.contains(ours), "{ours:?} leaked into {text}");
     }
     // And the owner sees it all through the same query.

@@ -1,9 +1,9 @@
 //! The whole system in this process over one fresh database and a broker of its own: command
-//! API, relay, projector and query API, with a workspace and its admin key.
+//! API (with a workspace and its admin key, from the pipeline tests' [`Api`]), relay, projector
+//! and query API.
 
 use std::time::Duration;
 
-use commands::CommandApi;
 use commands::bootstrap::create_workspace;
 use event_schemas::types::Plan;
 use eventstore::testing::TestDatabase;
@@ -12,11 +12,13 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::pipeline::broker::Broker;
-use crate::pipeline::{spawn_projector, spawn_relay, wait_until_projected};
+use crate::pipeline::{Api, spawn_projector, spawn_relay, wait_until_projected};
 
 pub struct Stack {
     pub broker: Broker,
     pub db: TestDatabase,
+    pub api: Api,
+    /// The command API's base URL.
     pub commands: String,
     pub graphql: String,
     pub client: reqwest::Client,
@@ -39,24 +41,21 @@ impl Stack {
     pub async fn start_without_projector(config: QueryApiConfig) -> Self {
         let (db, broker) = (TestDatabase::create().await, Broker::start());
         spawn_relay(&db, &broker);
-        let api = CommandApi::bind(db.pool.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let commands = format!("http://{}", api.local_addr());
-        tokio::spawn(api.run_until_stopped(std::future::pending()));
+        let api = Api::start(&db.pool).await;
         let query = QueryApi::bind(db.pool.clone(), "127.0.0.1:0".parse().unwrap(), config, commands::prometheus())
             .await
             .unwrap();
         let graphql = format!("http://{}/graphql", query.local_addr());
         tokio::spawn(query.run_until_stopped(std::future::pending()));
-        let slug = format!("ws-{}", &Uuid::new_v4().simple().to_string()[..16]);
-        let created = create_workspace(&db.pool, "Acme", Some(&slug), Plan::Enterprise).await.unwrap();
         Self {
             broker,
             db,
-            commands,
+            commands: api.base.clone(),
             graphql,
             client: reqwest::Client::new(),
-            workspace_id: created.workspace_id,
-            key: created.api_key,
+            workspace_id: api.workspace_id,
+            key: api.key.clone(),
+            api,
         }
     }
 
@@ -71,31 +70,9 @@ impl Stack {
         (created.workspace_id, created.api_key)
     }
 
-    /// A command over HTTP as `key`; returns (status, body).
-    pub async fn send_as(
-        &self,
-        key: &str,
-        workspace: Uuid,
-        method: &str,
-        rest: &str,
-        body: Option<Value>,
-        if_match: Option<i64>,
-    ) -> (u16, Value) {
-        let url = format!("{}/v1/workspaces/{workspace}{rest}", self.commands);
-        let mut request = self.client.request(method.parse().unwrap(), url).bearer_auth(key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        if let Some(version) = if_match {
-            request = request.header("If-Match", format!("\"{version}\""));
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
+    /// A command over HTTP as the admin key; returns (status, body).
     pub async fn send(&self, method: &str, rest: &str, body: Option<Value>, if_match: Option<i64>) -> (u16, Value) {
-        self.send_as(&self.key, self.workspace_id, method, rest, body, if_match).await
+        self.api.send(method, rest, body, if_match).await
     }
 
     /// Creates a workflow; returns its id.

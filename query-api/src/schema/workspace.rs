@@ -137,15 +137,8 @@ impl WorkspaceQuery {
         first: Option<i32>,
         last: Option<i32>,
     ) -> QueryResult<Connection<OpaqueCursor<String>, Member>> {
-        let caller = caller_with(ctx, Permission::Read)?;
-        let rows: Vec<Member> = sqlx::query_as(
-            "SELECT user_id, email, name, role, added_at FROM read_model.members
-             WHERE workspace_id = $1 ORDER BY email, user_id",
-        )
-        .bind(caller.workspace_id)
-        .fetch_all(ctx.data::<PgPool>()?)
-        .await
-        .map_err(QueryError::from)?;
+        let sql = "SELECT user_id, email, name, role, added_at FROM read_model.members WHERE workspace_id = $1";
+        let rows: Vec<Member> = workspace_rows(ctx, Permission::Read, sql).await?;
         in_memory(rows, &PageArgs::new(after, before, first, last), |m| format!("{}\u{0}{}", m.email, m.user_id))
     }
 
@@ -158,14 +151,8 @@ impl WorkspaceQuery {
         first: Option<i32>,
         last: Option<i32>,
     ) -> QueryResult<Connection<OpaqueCursor<String>, Team>> {
-        let caller = caller_with(ctx, Permission::Read)?;
-        let rows: Vec<Team> = sqlx::query_as(
-            "SELECT team_id, name, created_at FROM read_model.teams WHERE workspace_id = $1 ORDER BY name, team_id",
-        )
-        .bind(caller.workspace_id)
-        .fetch_all(ctx.data::<PgPool>()?)
-        .await
-        .map_err(QueryError::from)?;
+        let sql = "SELECT team_id, name, created_at FROM read_model.teams WHERE workspace_id = $1";
+        let rows: Vec<Team> = workspace_rows(ctx, Permission::Read, sql).await?;
         in_memory(rows, &PageArgs::new(after, before, first, last), |t| format!("{}\u{0}{}", t.name, t.team_id))
     }
 
@@ -178,16 +165,25 @@ impl WorkspaceQuery {
         first: Option<i32>,
         last: Option<i32>,
     ) -> QueryResult<Connection<OpaqueCursor<String>, ApiKey>> {
-        let caller = caller_with(ctx, Permission::ApiKeysManage)?;
-        let rows: Vec<ApiKey> = sqlx::query_as(
-            "SELECT key_id, name, role, prefix, user_id, expires_at, revoked_at, rotated_at, created_at
-             FROM read_model.api_keys WHERE workspace_id = $1 ORDER BY created_at, key_id",
-        )
+        let sql = "SELECT key_id, name, role, prefix, user_id, expires_at, revoked_at, rotated_at, created_at
+                   FROM read_model.api_keys WHERE workspace_id = $1";
+        let rows: Vec<ApiKey> = workspace_rows(ctx, Permission::ApiKeysManage, sql).await?;
+        let key = |k: &ApiKey| format!("{}\u{0}{}", k.created_at.format("%Y-%m-%dT%H:%M:%S%.6fZ"), k.key_id);
+        in_memory(rows, &PageArgs::new(after, before, first, last), key)
+    }
+}
+
+/// Every row `sql` selects for the caller's workspace (bound as `$1`), after checking `permission`.
+/// For the short lists that [`in_memory`] pages, and orders itself.
+async fn workspace_rows<T>(ctx: &Context<'_>, permission: Permission, sql: &'static str) -> QueryResult<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let caller = caller_with(ctx, permission)?;
+    let rows = sqlx::query_as(sql)
         .bind(caller.workspace_id)
         .fetch_all(ctx.data::<PgPool>()?)
         .await
         .map_err(QueryError::from)?;
-        let key = |k: &ApiKey| format!("{}\u{0}{}", k.created_at.format("%Y-%m-%dT%H:%M:%S%.6fZ"), k.key_id);
-        in_memory(rows, &PageArgs::new(after, before, first, last), key)
-    }
+    Ok(rows)
 }
