@@ -12,7 +12,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use domain::key_format::{self, KeyRecord};
-use domain::{Permission, permits};
+use domain::{Grant, Permission};
 use event_schemas::types::Role;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -25,19 +25,17 @@ use crate::error::ApiError;
 pub struct Caller {
     pub key_id: Uuid,
     pub workspace_id: Uuid,
-    pub role: Role,
-    /// The role of the member the key acts for; the key never has more than that member.
-    pub member_role: Option<Role>,
+    pub grant: Grant,
 }
 
 impl Caller {
     pub fn can(&self, permission: Permission) -> bool {
-        permits(self.role, permission) && self.member_role.is_none_or(|role| permits(role, permission))
+        self.grant.can(permission)
     }
 
     /// Whether this caller may hand out `role` (to a key or a member).
     pub fn can_grant(&self, role: Role) -> bool {
-        domain::can_grant(self.role, role) && self.member_role.is_none_or(|m| domain::can_grant(m, role))
+        self.grant.can_grant(role)
     }
 }
 
@@ -53,8 +51,7 @@ pub async fn authenticate(pool: &PgPool, headers: &axum::http::HeaderMap) -> Res
     if !record.admits(token, Utc::now()) {
         return Err(ApiError::Unauthorized);
     }
-    let KeyRecord { key_id, workspace_id, role, member_role, .. } = record;
-    Ok(Caller { key_id, workspace_id, role, member_role })
+    Ok(Caller { key_id: record.key_id, workspace_id: record.workspace_id, grant: record.grant() })
 }
 
 type KeyRow = (Uuid, Uuid, String, String, Option<Uuid>, Option<DateTime<Utc>>, Option<DateTime<Utc>>, Option<String>);

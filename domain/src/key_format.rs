@@ -50,6 +50,11 @@ pub struct KeyRecord {
 }
 
 impl KeyRecord {
+    /// What the key may do.
+    pub fn grant(&self) -> crate::Grant {
+        crate::Grant { role: self.role, member_role: self.member_role }
+    }
+
     /// Whether `presented` is this key and may be used at `now`: the hashes match (compared in
     /// constant time), the key is neither revoked nor expired, and a key acting for a member dies
     /// with the membership.

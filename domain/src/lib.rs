@@ -21,7 +21,7 @@ pub mod workspace;
 
 pub use aggregate::{Aggregate, fold};
 pub use api_key::{ApiKey, ApiKeyCommand, ApiKeyError};
-pub use permissions::{Permission, can_grant, permits};
+pub use permissions::{Grant, Permission, can_grant, permits};
 pub use validation::{FieldError, ValidationErrors};
 pub use workflow::{Workflow, WorkflowCommand, WorkflowError, WorkflowStatus};
 pub use workspace::{Workspace, WorkspaceCommand, WorkspaceError};

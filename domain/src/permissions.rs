@@ -55,6 +55,25 @@ impl Permission {
     }
 }
 
+/// What a caller may do: its own role, capped by the role of the member it acts for (an API key
+/// never has more than its member).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    pub role: Role,
+    pub member_role: Option<Role>,
+}
+
+impl Grant {
+    pub fn can(self, permission: Permission) -> bool {
+        permits(self.role, permission) && self.member_role.is_none_or(|role| permits(role, permission))
+    }
+
+    /// Whether this caller may hand out `role` (to a key or a member).
+    pub fn can_grant(self, role: Role) -> bool {
+        can_grant(self.role, role) && self.member_role.is_none_or(|member| can_grant(member, role))
+    }
+}
+
 /// Whether `role` holds `permission`.
 pub fn permits(role: Role, permission: Permission) -> bool {
     use Permission::*;

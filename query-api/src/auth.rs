@@ -6,8 +6,7 @@ use async_graphql::Context;
 use axum::http::{HeaderMap, header};
 use chrono::{DateTime, Utc};
 use domain::key_format::{self, KeyRecord};
-use domain::{Permission, permits};
-use event_schemas::types::Role;
+use domain::{Grant, Permission};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -17,19 +16,13 @@ use crate::error::QueryError;
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub workspace_id: Uuid,
-    pub role: Role,
-    /// The role of the member the key acts for; the key never has more than that member.
-    pub member_role: Option<Role>,
+    pub grant: Grant,
 }
 
 impl Caller {
-    pub fn can(&self, permission: Permission) -> bool {
-        permits(self.role, permission) && self.member_role.is_none_or(|role| permits(role, permission))
-    }
-
     /// `Forbidden` naming the permission unless the caller holds it.
     pub fn require(&self, permission: Permission) -> Result<(), QueryError> {
-        if self.can(permission) { Ok(()) } else { Err(QueryError::Forbidden(permission.as_str())) }
+        if self.grant.can(permission) { Ok(()) } else { Err(QueryError::Forbidden(permission.as_str())) }
     }
 }
 
@@ -52,7 +45,7 @@ pub async fn authenticate(pool: &PgPool, headers: &HeaderMap) -> Result<Caller, 
     if !record.admits(token, Utc::now()) {
         return Err(QueryError::Unauthenticated);
     }
-    Ok(Caller { workspace_id: record.workspace_id, role: record.role, member_role: record.member_role })
+    Ok(Caller { workspace_id: record.workspace_id, grant: record.grant() })
 }
 
 type KeyRow = (Uuid, Uuid, String, String, Option<Uuid>, Option<DateTime<Utc>>, Option<DateTime<Utc>>, Option<String>);

@@ -85,7 +85,7 @@ async fn issue(
         secret,
         expires_at: body.expires_at,
         user_id: body.user_id,
-        issuer_role: auth.caller.role,
+        issuer_role: auth.caller.grant.role,
         now: Utc::now(),
     };
     let change = loaded.decide(&command)?;
