@@ -101,7 +101,7 @@ impl TimeTravel {
     }
 
     /// The stream's current version in the store (0 if it does not exist).
-    pub async fn stream_version(&self, stream: &StreamId) -> Result<i64, QueryError> {
+    async fn stream_version(&self, stream: &StreamId) -> Result<i64, QueryError> {
         Ok(self.store.stream_info(stream).await?.map_or(0, |info| info.version))
     }
 
@@ -110,9 +110,21 @@ impl TimeTravel {
         Ok(Some(self.store.version_at(stream, at).await?).filter(|v| *v > 0))
     }
 
-    /// The state after `version` (1 ≤ version ≤ the stream's version).
+    /// The state after `version`, or `NoSuchVersion` naming the latest.
     #[tracing::instrument(skip_all, fields(stream = %stream, version))]
     pub async fn workflow_at(&self, stream: &StreamId, version: i64) -> Result<WorkflowState, QueryError> {
+        if version >= 1 {
+            let state = self.fold_to(stream, version).await?;
+            if state.version == version {
+                return Ok(state);
+            }
+        }
+        // Only a version the stream does not have gets here: the latest is worth a statement now.
+        Err(QueryError::NoSuchVersion { requested: version, latest: self.stream_version(stream).await? })
+    }
+
+    /// The state after `version`, or after the last version if the stream is shorter.
+    async fn fold_to(&self, stream: &StreamId, version: i64) -> Result<WorkflowState, QueryError> {
         let snapshot: Option<(i64, String, Json<WorkflowState>)> = sqlx::query_as(
             "SELECT version, event_hash, state FROM snapshots.workflow_states
              WHERE stream_id = $1 AND version <= $2 ORDER BY version DESC LIMIT 1",

@@ -94,7 +94,7 @@ impl Workload for RawClient {
         if !self.time_travel {
             sqlx::query(
                 "SELECT workflow_id, name, description, tags, team_id, status, version, published_version,
-                        environments, definition, created_by, created_at, updated_at
+                        environments, 'null'::jsonb AS definition, created_by, created_at, updated_at
                  FROM read_model.workflows WHERE workspace_id = $1 AND tags @> $2
                  ORDER BY updated_at DESC, workflow_id DESC LIMIT 21",
             )
@@ -106,15 +106,15 @@ impl Workload for RawClient {
         }
         let version = 1 + (self.n * 7919) % self.versions;
         let stream = format!("workflow-{}", self.long_workflow);
-        sqlx::query("SELECT * FROM read_model.workflows WHERE workspace_id = $1 AND workflow_id = $2")
-            .bind(self.workspace_id)
-            .bind(self.long_workflow)
-            .fetch_optional(&self.pool)
-            .await?;
-        sqlx::query("SELECT version FROM event_store.streams WHERE stream_id = $1")
-            .bind(&stream)
-            .fetch_one(&self.pool)
-            .await?;
+        sqlx::query(
+            "SELECT workflow_id, name, description, tags, team_id, status, version, published_version,
+                     environments, 'null'::jsonb AS definition, created_by, created_at, updated_at
+                     FROM read_model.workflows WHERE workspace_id = $1 AND workflow_id = $2",
+        )
+        .bind(self.workspace_id)
+        .bind(self.long_workflow)
+        .fetch_optional(&self.pool)
+        .await?;
         let (from,): (i64,) = sqlx::query_as(
             "SELECT version FROM snapshots.workflow_states WHERE stream_id = $1 AND version <= $2
              ORDER BY version DESC LIMIT 1",

@@ -32,7 +32,8 @@ async fn every_root_field_answers_from_the_read_models() {
                teams { edges { node { name members { email } } } }
                apiKeys { edges { node { name role prefix member { email } } } }
                workflows { edges { node { id name team { name } versions { edges { node { version eventType } } } } } }
-               workflow(id: $id) { name status version at(version: 1) { name } diff(from: 1, to: 1) { unchanged } }
+               withDefinitions: workflows { edges { node { definition } } }
+               workflow(id: $id) { name status version definition at(version: 1) { name } diff(from: 1, to: 1) { unchanged } }
                auditTrail(first: 50) { edges { node { eventType streamId summary } } }
                stream(id: $stream) { id category version events { edges { node { version eventType hash prevHash } } } verify { intact eventsChecked } }
              }",
@@ -54,6 +55,9 @@ async fn every_root_field_answers_from_the_read_models() {
     assert_eq!((node["name"].as_str(), node["team"]["name"].as_str()), (Some("Billing"), Some("Core")));
     assert_eq!(node["versions"]["edges"][0]["node"], json!({"version": 1, "eventType": "WorkflowCreated"}));
     assert_eq!(data["workflow"]["at"]["name"], "Billing");
+    // The definition is read only when asked for, and then it is the real one.
+    assert_eq!(data["workflow"]["definition"], crate::support::stored(definition(1)));
+    assert_eq!(data["withDefinitions"]["edges"][0]["node"]["definition"], crate::support::stored(definition(1)));
     assert_eq!(data["workflow"]["diff"]["unchanged"], true);
     let types: Vec<&str> = data["auditTrail"]["edges"]
         .as_array()
