@@ -1,5 +1,5 @@
 -- Snapshots of workflow state for time travel (GraphQL `workflow.at`), written by the query API
--- every 100 versions as it folds streams. A cache: it can be dropped at any time, and a snapshot
+-- every few versions (query_api::time_travel::SNAPSHOT_EVERY) as it folds streams. A cache: it can be dropped at any time, and a snapshot
 -- is only used when the event at its version still has the hash recorded with it.
 
 CREATE SCHEMA IF NOT EXISTS snapshots;

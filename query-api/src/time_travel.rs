@@ -20,7 +20,9 @@ use sqlx::types::Json;
 
 use crate::error::QueryError;
 
-pub const SNAPSHOT_EVERY: i64 = 100;
+/// How often a snapshot is kept: a question folds fewer than this many events. Each snapshot
+/// holds one definition, so even 10,000 versions keep only 500 small rows.
+pub const SNAPSHOT_EVERY: i64 = 20;
 
 /// A workflow as it was at one version.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
