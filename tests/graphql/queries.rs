@@ -173,3 +173,60 @@ async fn each_workflow_filter_selects_exactly_its_workflows() {
     assert_eq!(filtered(json!({"createdBy": "someone else"})).await, Vec::<String>::new());
     assert_eq!(filtered(json!({"status": ["DRAFT"], "tags": ["finance"]})).await, ["Invoices"]);
 }
+
+#[tokio::test]
+async fn the_audit_trail_filters_by_actor_type_stream_and_time_and_pages_newest_first() {
+    let stack = Stack::start().await;
+    let a = stack.create_workflow("Alpha", &[], None).await;
+    let (status, body) = stack.send("POST", &format!("/workflows/{a}/publish"), None, Some(1)).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, dev) = stack.send("POST", "/api-keys", Some(json!({"name": "dev", "role": "developer"})), None).await;
+    let dev_key = dev["key"].as_str().unwrap().to_owned();
+    let dev_id = dev["id"].as_str().unwrap().to_owned();
+    let url = format!("{}/v1/workspaces/{}/workflows", stack.commands, stack.workspace_id);
+    let body = json!({"name": "Beta", "definition": definition(1)});
+    let created = stack.client.post(url).bearer_auth(&dev_key).json(&body).send().await.unwrap();
+    assert_eq!(created.status(), 201);
+    let b = created.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    stack.project().await;
+
+    let trail = |filter: Value, first: i64, after: Option<String>| {
+        let stack = &stack;
+        async move {
+            let query = "query($f: AuditFilter, $n: Int, $a: String) { auditTrail(first: $n, after: $a, filter: $f) {
+                edges { node { position eventType streamId actorId } } pageInfo { hasNextPage endCursor } } }";
+            stack.data(query, json!({"f": filter, "n": first, "a": after})).await["auditTrail"].clone()
+        }
+    };
+    let types = |page: &Value| -> Vec<String> {
+        page["edges"].as_array().unwrap().iter().map(|e| e["node"]["eventType"].as_str().unwrap().to_owned()).collect()
+    };
+    let by_dev = trail(json!({"actor": dev_id}), 10, None).await;
+    assert_eq!(types(&by_dev), ["WorkflowCreated"]);
+    assert_eq!(by_dev["edges"][0]["node"]["streamId"], json!(format!("workflow-{b}")));
+    let published = trail(json!({"eventTypes": ["WorkflowPublished"]}), 10, None).await;
+    assert_eq!(types(&published), ["WorkflowPublished"]);
+    let stream_a = trail(json!({"streamId": format!("workflow-{a}")}), 10, None).await;
+    assert_eq!(types(&stream_a), ["WorkflowPublished", "WorkflowCreated"]);
+    assert_eq!(types(&trail(json!({"to": "2000-01-01T00:00:00Z"}), 10, None).await), Vec::<String>::new());
+    assert_eq!(
+        types(&trail(json!({"from": "2000-01-01T00:00:00Z", "streamId": format!("workflow-{b}")}), 10, None).await),
+        ["WorkflowCreated"]
+    );
+
+    // Paging: newest first, the pages together are the whole trail, once each.
+    let whole = trail(json!({}), 100, None).await;
+    let positions: Vec<i64> =
+        whole["edges"].as_array().unwrap().iter().map(|e| e["node"]["position"].as_i64().unwrap()).collect();
+    assert!(positions.windows(2).all(|w| w[0] > w[1]), "{positions:?}");
+    let (mut paged, mut after) = (Vec::new(), None);
+    loop {
+        let page = trail(json!({}), 2, after.clone()).await;
+        paged.extend(page["edges"].as_array().unwrap().iter().map(|e| e["node"]["position"].as_i64().unwrap()));
+        if page["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+    }
+    assert_eq!(paged, positions);
+}

@@ -147,6 +147,32 @@ async fn verify_finds_a_tampered_event() {
     let stream = format!("workflow-{id}");
     let intact = stack.data(query, json!({"s": stream})).await;
     assert_eq!(intact["stream"]["verify"]["intact"], true);
+
+    // The envelopes page both ways by version.
+    let events = "query($s: String!, $a: String, $b: String, $f: Int, $l: Int) { stream(id: $s) { version
+        events(first: $f, after: $a, last: $l, before: $b) { edges { cursor node { version prevHash hash } } pageInfo { endCursor startCursor hasNextPage hasPreviousPage } } } }";
+    let page = stack.data(events, json!({"s": stream, "f": 2})).await["stream"].clone();
+    assert_eq!(page["version"], 4);
+    let edges = page["events"]["edges"].as_array().unwrap().clone();
+    assert_eq!(edges.iter().map(|e| e["node"]["version"].as_i64().unwrap()).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(edges[1]["node"]["prevHash"], edges[0]["node"]["hash"], "the chain links");
+    let next = stack.data(events, json!({"s": stream, "f": 5, "a": page["events"]["pageInfo"]["endCursor"]})).await;
+    let versions: Vec<i64> = next["stream"]["events"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!((versions, next["stream"]["events"]["pageInfo"]["hasNextPage"].as_bool()), (vec![3, 4], Some(false)));
+    let last =
+        stack.data(events, json!({"s": stream, "l": 2, "b": next["stream"]["events"]["pageInfo"]["endCursor"]})).await;
+    let versions: Vec<i64> = last["stream"]["events"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!((versions, last["stream"]["events"]["pageInfo"]["hasPreviousPage"].as_bool()), (vec![2, 3], Some(true)));
     let mut conn = stack.db.pool.acquire().await.unwrap();
     sqlx::query("SET session_replication_role = replica").execute(&mut *conn).await.unwrap();
     sqlx::query("UPDATE event_store.events SET payload = jsonb_set(payload, '{message}', '\"forged\"') WHERE stream_id = $1 AND version = 3")
