@@ -139,32 +139,35 @@ impl TimeTravel {
             // Read from the snapshot's own version, to check that it still describes this stream.
             let events = self.store.read_stream(stream, StreamRead::between(snapshot_version, Some(version))).await?;
             if events.first().is_some_and(|e| e.version == snapshot_version && e.hash == hash) {
-                return self.fold_on(stream, state.to_workflow(stream.id()), &events[1..], state.occurred_at).await;
+                let later = events.into_iter().skip(1);
+                return self.fold_on(stream, state.to_workflow(stream.id()), later, state.occurred_at).await;
             }
             tracing::warn!(%stream, snapshot_version, "snapshot does not match the stream; folding from the start");
         }
         let events = self.store.read_stream(stream, StreamRead::between(1, Some(version))).await?;
-        self.fold_on(stream, Workflow::default(), &events, None).await
+        self.fold_on(stream, Workflow::default(), events, None).await
     }
 
     async fn fold_on(
         &self,
         stream: &StreamId,
         mut workflow: Workflow,
-        events: &[RecordedEvent],
+        events: impl IntoIterator<Item = RecordedEvent>,
         mut occurred_at: Option<DateTime<Utc>>,
     ) -> Result<WorkflowState, QueryError> {
         let mut snapshots = Vec::new();
         for recorded in events {
-            let event = WorkflowEvent::from_recorded(recorded).map_err(QueryError::internal)?;
+            // Owned: the payload moves into the decoder instead of being copied.
+            let RecordedEvent { event_type, schema_version, payload, occurred_at: at, hash, .. } = recorded;
+            let event = WorkflowEvent::decode(&event_type, schema_version, payload).map_err(QueryError::internal)?;
             workflow.evolve(&event);
             // Older definitions are never needed again: keep memory flat on long streams.
             while workflow.definitions.len() > 1 {
                 workflow.definitions.pop_first();
             }
-            occurred_at = Some(recorded.occurred_at);
+            occurred_at = Some(at);
             if workflow.version % SNAPSHOT_EVERY == 0 {
-                snapshots.push((recorded.hash.clone(), WorkflowState::of(&workflow, occurred_at)));
+                snapshots.push((hash, WorkflowState::of(&workflow, occurred_at)));
             }
         }
         self.save_snapshots(stream, snapshots).await;

@@ -36,6 +36,9 @@ pub struct QueryArgs {
     versions: i64,
 }
 
+/// Each case is measured in this many alternating rounds of GraphQL and raw SQL.
+const ROUNDS: u32 = 3;
+
 const LIST: &str = "{ workflows(first: 20, filter: {tags: [\"bench\"]}) { edges { cursor node { id name status version updatedAt } } } }";
 const AT: &str = "query($id: UUID!, $v: Int!) { workflow(id: $id) { at(version: $v) { version name definition } } }";
 
@@ -166,31 +169,42 @@ pub async fn run(database_url: &str, args: QueryArgs) -> anyhow::Result<()> {
     let (warmup, duration) = (Duration::from_secs(args.load.warmup_seconds), Duration::from_secs(args.load.seconds));
     let key_prefix = domain::key_format::prefix_of(&workspace.api_key).unwrap_or_default().to_owned();
     for (time_travel, name) in [(false, "list"), (true, "time travel")] {
-        let raw_clients = (0..clients)
-            .map(|_| RawClient {
-                pool: pool.clone(),
-                key_prefix: key_prefix.clone(),
-                workspace_id: workspace.workspace_id,
-                long_workflow,
-                versions: args.versions,
-                time_travel,
-                n: 0,
-            })
-            .collect();
-        let graphql_clients = (0..clients)
-            .map(|_| GraphqlClient {
-                client: reqwest::Client::new(),
-                url: url.clone(),
-                key: workspace.api_key.clone(),
-                long_workflow: long_workflow.to_string(),
-                versions: args.versions,
-                time_travel,
-                n: 0,
-            })
-            .collect();
-        // GraphQL first: its warm-up writes the snapshots the raw baseline's statements then read.
-        let graphql = measure(graphql_clients, warmup, duration).await?;
-        let raw = measure(raw_clients, warmup, duration).await?;
+        let raw_clients = || -> Vec<RawClient> {
+            (0..clients)
+                .map(|_| RawClient {
+                    pool: pool.clone(),
+                    key_prefix: key_prefix.clone(),
+                    workspace_id: workspace.workspace_id,
+                    long_workflow,
+                    versions: args.versions,
+                    time_travel,
+                    n: 0,
+                })
+                .collect()
+        };
+        let graphql_clients = || -> Vec<GraphqlClient> {
+            (0..clients)
+                .map(|_| GraphqlClient {
+                    client: reqwest::Client::new(),
+                    url: url.clone(),
+                    key: workspace.api_key.clone(),
+                    long_workflow: long_workflow.to_string(),
+                    versions: args.versions,
+                    time_travel,
+                    n: 0,
+                })
+                .collect()
+        };
+        // Alternating rounds, so that drift on the shared machine (the server's caches, autovacuum,
+        // the idle relay and projector) falls on both sides alike. GraphQL goes first: its
+        // warm-up writes the snapshots the raw baseline's statements then read.
+        let slice = duration / ROUNDS;
+        let mut graphql = measure(graphql_clients(), warmup, slice).await?;
+        let mut raw = measure(raw_clients(), warmup, slice).await?;
+        for _ in 1..ROUNDS {
+            graphql = graphql.merge(measure(graphql_clients(), warmup, slice).await?);
+            raw = raw.merge(measure(raw_clients(), warmup, slice).await?);
+        }
         print_row(&format!("raw SQL, {name}"), &raw);
         print_row(&format!("GraphQL, {name}"), &graphql);
         print_ratio(&format!("{name}: GraphQL/raw"), &graphql, &raw, 0.5);

@@ -20,6 +20,15 @@ impl Summary {
         self.events as f64 / self.elapsed.as_secs_f64()
     }
 
+    /// Two measurements of the same case as one: their operations and their times added up.
+    pub fn merge(mut self, other: Summary) -> Summary {
+        self.events += other.events;
+        self.elapsed += other.elapsed;
+        self.latencies.extend(other.latencies);
+        self.latencies.sort_unstable();
+        self
+    }
+
     /// The latency below which `quantile` of the operations completed, in milliseconds.
     pub fn percentile_ms(&self, quantile: f64) -> f64 {
         if self.latencies.is_empty() {
