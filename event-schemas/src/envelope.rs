@@ -117,6 +117,17 @@ pub enum ActorKind {
     System,
 }
 
+impl ActorKind {
+    /// The name used in payloads, headers and read models (its serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorKind::ApiKey => "api_key",
+            ActorKind::User => "user",
+            ActorKind::System => "system",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Actor {
     pub kind: ActorKind,

@@ -64,6 +64,17 @@ pub enum Environment {
     Prod,
 }
 
+impl Environment {
+    /// Its serde name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Dev => "dev",
+            Environment::Staging => "staging",
+            Environment::Prod => "prod",
+        }
+    }
+}
+
 /// The kind of a workflow node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

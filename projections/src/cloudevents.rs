@@ -82,11 +82,7 @@ fn traceparent(event: &Attributes<'_>) -> String {
 /// The headers of `event`'s record.
 pub fn headers<'a>(event: impl Into<Attributes<'a>>) -> OwnedHeaders {
     let event = event.into();
-    let actor_kind = match event.actor.kind {
-        ActorKind::ApiKey => "api_key",
-        ActorKind::User => "user",
-        ActorKind::System => "system",
-    };
+    let actor_kind = event.actor.kind.as_str();
     let pairs: Vec<(&str, String)> = vec![
         ("ce_specversion", "1.0".to_owned()),
         ("ce_id", event.event_id.to_string()),

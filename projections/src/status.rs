@@ -1,6 +1,8 @@
 //! `flowfuse projections status`: how far each projection is, how far behind the log it is, and
 //! its dead letters.
 
+use std::time::{Duration, Instant};
+
 use serde::Serialize;
 use sqlx::PgPool;
 
@@ -57,4 +59,20 @@ pub async fn status(pool: &PgPool) -> Result<Status, sqlx::Error> {
         })
         .collect();
     Ok(Status { log_head, relay_position, projections })
+}
+
+/// Waits until every event of the log is applied by every projection (lag 0 everywhere), for at
+/// most `timeout`; the error carries the last status seen.
+pub async fn wait_until_caught_up(pool: &PgPool, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let status = status(pool).await?;
+        if status.projections.iter().all(|p| p.lag == 0) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!("the projections did not catch up in {timeout:?}: {}", serde_json::to_string(&status)?);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -204,13 +204,10 @@ async fn execute(
     }
 
     if let Some(token) = headers.get("x-consistency-token") {
-        let waited = match token.to_str().map_err(|_| QueryError::BadInput("X-Consistency-Token is not text".into())) {
-            Ok(raw) => match consistency::parse_token(raw) {
-                Ok(position) => {
-                    consistency::wait_for(&state.pool, caller.workspace_id, position, state.consistency_timeout).await
-                }
-                Err(error) => Err(error),
-            },
+        let waited = match consistency::parse_token(token.to_str().unwrap_or("(not text)")) {
+            Ok(position) => {
+                consistency::wait_for(&state.pool, caller.workspace_id, position, state.consistency_timeout).await
+            }
             Err(error) => Err(error),
         };
         match waited {

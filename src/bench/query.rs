@@ -164,7 +164,7 @@ pub async fn run(database_url: &str, args: QueryArgs) -> anyhow::Result<()> {
         args.load.seconds, args.load.warmup_seconds, args.workflows, args.versions
     );
     let long_workflow = seed(&base, &workspace.api_key, args.workflows, args.versions).await?;
-    wait_until_projected(&pool).await?;
+    projections::status::wait_until_caught_up(&pool, Duration::from_secs(120)).await?;
 
     let (warmup, duration) = (Duration::from_secs(args.load.warmup_seconds), Duration::from_secs(args.load.seconds));
     let key_prefix = domain::key_format::prefix_of(&workspace.api_key).unwrap_or_default().to_owned();
@@ -252,16 +252,4 @@ async fn seed(base: &str, key: &str, workflows: usize, versions: i64) -> anyhow:
         send(reqwest::Method::PUT, format!("/workflows/{id}/definition"), body, Some(version)).await?;
     }
     Ok(id)
-}
-
-async fn wait_until_projected(pool: &PgPool) -> anyhow::Result<()> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let status = projections::status::status(pool).await?;
-        if status.projections.iter().all(|p| p.lag == 0) {
-            return Ok(());
-        }
-        anyhow::ensure!(std::time::Instant::now() < deadline, "the read models did not catch up in 120 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

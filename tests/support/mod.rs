@@ -6,7 +6,7 @@
 pub mod broker;
 pub mod fold;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use commands::CommandApi;
 use commands::bootstrap::create_workspace;
@@ -146,15 +146,7 @@ pub fn spawn_projector(db: &eventstore::testing::TestDatabase, broker: &broker::
     tokio::spawn(async move { projector.run(std::future::pending()).await });
 }
 
-/// Waits until every event of the log is applied (status lag 0 everywhere).
+/// Waits until every event of the log is applied (status lag 0 everywhere), or fails the test.
 pub async fn wait_until_projected(pool: &PgPool, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let status = projections::status::status(pool).await.unwrap();
-        if status.projections.iter().all(|p| p.lag == 0) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "projections did not catch up: {}", serde_json::to_string(&status).unwrap());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    projections::status::wait_until_caught_up(pool, timeout).await.unwrap();
 }

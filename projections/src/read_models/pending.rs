@@ -59,7 +59,7 @@ impl Pending {
             .bind(rows.iter().map(|r| r.workspace_id).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.position).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.event.occurred_at).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| actor_kind(&r.event)).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.event.actor.kind.as_str()).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.event.actor.id.as_str()).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.event.event_type.as_str()).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.event.stream_id.to_string()).collect::<Vec<_>>())
@@ -96,13 +96,5 @@ impl Pending {
             .await?;
         }
         Ok(())
-    }
-}
-
-fn actor_kind(event: &ProjectedEvent) -> &'static str {
-    match event.actor.kind {
-        event_schemas::ActorKind::ApiKey => "api_key",
-        event_schemas::ActorKind::User => "user",
-        event_schemas::ActorKind::System => "system",
     }
 }

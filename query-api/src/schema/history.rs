@@ -36,13 +36,7 @@ pub struct Promotion {
 pub fn promotions(environments: &BTreeMap<Environment, i64>) -> Vec<Promotion> {
     environments
         .iter()
-        .map(|(environment, version)| Promotion {
-            environment: serde_json::to_value(environment)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-            version: *version,
-        })
+        .map(|(environment, version)| Promotion { environment: environment.as_str().to_owned(), version: *version })
         .collect()
 }
 

@@ -49,7 +49,6 @@ pub struct EventEnvelope {
 
 impl From<RecordedEvent> for EventEnvelope {
     fn from(e: RecordedEvent) -> Self {
-        let kind = serde_json::to_value(e.actor.kind).ok().and_then(|v| v.as_str().map(str::to_owned));
         Self {
             global_position: e.global_position,
             stream_id: e.stream_id.to_string(),
@@ -59,7 +58,7 @@ impl From<RecordedEvent> for EventEnvelope {
             schema_version: e.schema_version as i32,
             workspace_id: e.workspace_id,
             occurred_at: e.occurred_at,
-            actor: Actor { kind: kind.unwrap_or_default(), id: e.actor.id },
+            actor: Actor { kind: e.actor.kind.as_str().to_owned(), id: e.actor.id },
             correlation_id: e.correlation_id,
             causation_id: e.causation_id,
             payload: e.payload,

@@ -106,14 +106,14 @@ impl Workflow {
             },
             _ => return Err(QueryError::BadInput("pass exactly one of `version` and `asOf`".into()).into()),
         };
-        Ok(Some(self.state_at(travel, version).await?.into()))
+        Ok(Some(travel.workflow_at(&self.stream(), version).await?.into()))
     }
 
     /// What changed from version `from` to version `to` (either order).
     async fn diff(&self, ctx: &Context<'_>, from: i64, to: i64) -> QueryResult<WorkflowDiff> {
         let travel = ctx.data::<TimeTravel>()?;
-        let before = self.state_at(travel, from).await?;
-        let after = self.state_at(travel, to).await?;
+        let before = travel.workflow_at(&self.stream(), from).await?;
+        let after = travel.workflow_at(&self.stream(), to).await?;
         Ok(crate::diff::diff(&before, &after).into())
     }
 }
@@ -122,17 +122,10 @@ impl Workflow {
     fn stream(&self) -> StreamId {
         StreamId::new(Category::Workflow, self.workflow_id)
     }
-
-    async fn state_at(
-        &self,
-        travel: &TimeTravel,
-        version: i64,
-    ) -> Result<crate::time_travel::WorkflowState, QueryError> {
-        travel.workflow_at(&self.stream(), version).await
-    }
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "domain::WorkflowStatus")]
 pub enum WorkflowStatus {
     Draft,
     Published,
@@ -140,6 +133,7 @@ pub enum WorkflowStatus {
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "event_schemas::types::Environment")]
 pub enum DeployEnvironment {
     Dev,
     Staging,
@@ -280,22 +274,11 @@ impl WorkflowQuery {
 
 fn push_filter(sql: &mut QueryBuilder<'_, Postgres>, filter: WorkflowFilter) {
     if let Some(statuses) = filter.status {
-        let statuses: Vec<&str> = statuses
-            .iter()
-            .map(|s| match s {
-                WorkflowStatus::Draft => "draft",
-                WorkflowStatus::Published => "published",
-                WorkflowStatus::Archived => "archived",
-            })
-            .collect();
+        let statuses: Vec<&str> = statuses.into_iter().map(|s| domain::WorkflowStatus::from(s).as_str()).collect();
         sql.push(" AND status = ANY(").push_bind(statuses).push(")");
     }
     if let Some(environment) = filter.environment {
-        let key = match environment {
-            DeployEnvironment::Dev => "dev",
-            DeployEnvironment::Staging => "staging",
-            DeployEnvironment::Prod => "prod",
-        };
+        let key = event_schemas::types::Environment::from(environment).as_str();
         sql.push(" AND environments ? ").push_bind(key);
     }
     if let Some(tags) = filter.tags {
