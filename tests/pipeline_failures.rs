@@ -255,3 +255,93 @@ async fn a_record_that_is_not_in_this_event_store_is_never_applied() {
     }
     assert_read_models_match_store(&db.pool).await;
 }
+
+/// A record the projector must dead-letter if it ever reads it: an event of a stream this store
+/// has never seen, at version 3. Produced to partition 0 of `flowfuse.workflow`; returns its offset.
+async fn produce_stray_record(broker: &Broker, workspace_id: Uuid) -> i64 {
+    let stray = event_schemas::RecordedEvent {
+        global_position: 999_999,
+        stream_id: StreamId::new(Category::Workflow, Uuid::now_v7()),
+        version: 3,
+        event_id: Uuid::now_v7(),
+        event_type: "WorkflowArchived".into(),
+        schema_version: 1,
+        workspace_id,
+        occurred_at: chrono::Utc::now(),
+        actor: Actor::system("stray"),
+        correlation_id: None,
+        causation_id: None,
+        payload: serde_json::json!({}),
+        metadata: serde_json::json!({}),
+        prev_hash: String::new(),
+        hash: String::new(),
+    };
+    let producer: rdkafka::producer::FutureProducer =
+        ClientConfig::new().set("bootstrap.servers", broker.addr()).create().unwrap();
+    let key = stray.stream_id.to_string();
+    let record = rdkafka::producer::FutureRecord::to("flowfuse.workflow")
+        .partition(0)
+        .key(&key)
+        .payload("{}")
+        .headers(projections::cloudevents::headers(&stray));
+    producer.send(record, Duration::from_secs(10)).await.unwrap().offset
+}
+
+async fn dead_letters(db: &TestDatabase) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM projections.dead_letters").fetch_one(&db.pool).await.unwrap()
+}
+
+/// A projector in this process until the returned sender is dropped or fired.
+fn start_projector(db: &TestDatabase, broker: &Broker) -> tokio::sync::oneshot::Sender<()> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let projector = projections::Projector::new(db.pool.clone(), projections::KafkaConfig::new(broker.addr()));
+    tokio::spawn(async move {
+        projector
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    stop
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_projector_starts_where_postgresql_says_and_only_under_the_current_broker_epoch() {
+    let (db, broker) = (TestDatabase::create().await, Broker::start());
+    let api = Api::start(&db.pool).await;
+    projections::kafka::ensure_topics(&projections::KafkaConfig::new(broker.addr())).await.unwrap();
+    // The stray record comes first on its partition, and PostgreSQL says the group is past it:
+    // a projector that started from Kafka's offsets (none for this group) would read it.
+    let stray = produce_stray_record(&broker, api.workspace_id).await;
+    sqlx::query(
+        "INSERT INTO projections.kafka_offsets (consumer_group, topic, partition, next_offset, epoch)
+         VALUES ($1, 'flowfuse.workflow', 0, $2, 0)",
+    )
+    .bind(projections::projector::DEFAULT_GROUP)
+    .bind(stray + 1)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    spawn_relay(&db, &broker);
+    let projector = start_projector(&db, &broker);
+    for i in 0..3 {
+        api.workflow_life(i).await;
+    }
+    wait_until_projected(&db.pool, Duration::from_secs(60)).await;
+    assert_eq!(dead_letters(&db).await, 0, "the record before the stored offset was read");
+    assert_read_models_match_store(&db.pool).await;
+
+    // A new broker epoch voids every stored offset: the restarted projector starts from the
+    // beginning, so it now meets the stray record (and drops the rest as duplicates).
+    let _ = projector.send(());
+    sqlx::query("UPDATE projections.broker_epoch SET epoch = epoch + 1").execute(&db.pool).await.unwrap();
+    let _projector = start_projector(&db, &broker);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while dead_letters(&db).await == 0 {
+        assert!(Instant::now() < deadline, "offsets of an old epoch were followed: the stray record was never read");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    api.workflow_life(9).await;
+    wait_until_projected(&db.pool, Duration::from_secs(60)).await;
+    assert_read_models_match_store(&db.pool).await;
+}

@@ -2,12 +2,14 @@
 //! `flowfuse.deadletter`. Topics are created explicitly (Tansu, the development broker, does not
 //! auto-create them; production clusters usually should not either).
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use event_schemas::Category;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
 
 pub const DEADLETTER_TOPIC: &str = "flowfuse.deadletter";
@@ -80,4 +82,16 @@ pub async fn ensure_topics(config: &KafkaConfig) -> anyhow::Result<Vec<String>> 
         }
     }
     Ok(created)
+}
+
+/// The names of the topics the broker has now.
+pub async fn existing_topics(config: &KafkaConfig) -> anyhow::Result<HashSet<String>> {
+    let config = config.clone();
+    // Metadata requests block: keep them off the async workers.
+    tokio::task::spawn_blocking(move || {
+        let client: BaseConsumer = config.client().create()?;
+        let metadata = client.fetch_metadata(None, Duration::from_secs(10))?;
+        Ok(metadata.topics().iter().filter(|t| t.error().is_none()).map(|t| t.name().to_owned()).collect())
+    })
+    .await?
 }

@@ -56,10 +56,12 @@ pub async fn rebuild(pool: &PgPool, names: &[&str]) -> anyhow::Result<Rebuilt> {
     for chunk in snapshot.iter().collect::<Vec<_>>().chunks(200) {
         let mut tx = pool.begin().await?;
         sqlx::query(&format!("SET LOCAL search_path TO {SHADOW}")).execute(&mut *tx).await?;
-        let mut pending = Pending::default();
+        let mut batch = Vec::new();
         for (stream, version) in chunk {
-            events += apply_stream(&mut tx, &store, stream, 1, **version, &mut pending, selection).await?;
+            events += read_stream(&store, stream, 1, **version, &mut batch).await?;
         }
+        let mut pending = Pending::default();
+        apply(&mut tx, &batch, &mut pending, selection).await?;
         merge(&mut positions, pending.flush_into(&mut tx).await?);
         tx.commit().await?;
     }
@@ -70,13 +72,15 @@ pub async fn rebuild(pool: &PgPool, names: &[&str]) -> anyhow::Result<Rebuilt> {
     sqlx::query(&format!("SET LOCAL search_path TO {SHADOW}")).execute(&mut *tx).await?;
     let current = guard(&mut tx).await?;
     let mut caught_up = 0;
-    let mut pending = Pending::default();
+    let mut batch = Vec::new();
     for (stream, version) in &current {
         let built = snapshot.get(stream).copied().unwrap_or(0);
         if *version > built {
-            caught_up += apply_stream(&mut tx, &store, stream, built + 1, *version, &mut pending, selection).await?;
+            caught_up += read_stream(&store, stream, built + 1, *version, &mut batch).await?;
         }
     }
+    let mut pending = Pending::default();
+    apply(&mut tx, &batch, &mut pending, selection).await?;
     merge(&mut positions, pending.flush_into(&mut tx).await?);
     sqlx::query(&format!("DROP SCHEMA IF EXISTS {RETIRED} CASCADE")).execute(&mut *tx).await?;
     sqlx::query(&format!("CREATE SCHEMA {RETIRED}")).execute(&mut *tx).await?;
@@ -107,22 +111,20 @@ async fn guard(conn: &mut PgConnection) -> Result<HashMap<String, i64>, sqlx::Er
     Ok(rows.into_iter().collect())
 }
 
-/// Applies versions `from..=to` of one stream; events that do not decode (dead letters) are
-/// skipped, as the projector skipped them.
-async fn apply_stream(
-    conn: &mut PgConnection,
+/// Reads versions `from..=to` of one stream into `batch`, without the events that do not decode
+/// (the projector dead-lettered them); returns how many it read.
+async fn read_stream(
     store: &PgEventStore,
     stream: &str,
     from: i64,
     to: i64,
-    pending: &mut Pending,
-    selection: Selection,
+    batch: &mut Vec<(ProjectedEvent, Event)>,
 ) -> anyhow::Result<usize> {
     let stream_id = stream.parse()?;
     let events = store.read_stream(&stream_id, StreamRead::between(from, Some(to))).await?;
     for recorded in &events {
         if let Ok(decoded) = Event::from_recorded(recorded) {
-            apply(conn, &ProjectedEvent::from(recorded), &decoded, pending, selection).await?;
+            batch.push((ProjectedEvent::from(recorded), decoded));
         }
     }
     Ok(events.len())

@@ -7,11 +7,12 @@
 //! `acks=all`, key = stream id), waits for every ack, and only then advances its checkpoint, on
 //! the connection that holds the lock: an instance that lost the lock cannot move it.
 //!
-//! The relay is the only creator of topics. When it has to create a topic it had already had
-//! records acknowledged on, the broker lost that topic (Tansu with memory storage restarts empty;
-//! an operator deleted it): the relay then republishes the whole log, and consumers drop what
-//! they already applied. It checks after every produce error and every few seconds when idle.
-//! (A partition's high watermark is no help here: Tansu's can trail the offsets it acknowledged.)
+//! The relay is the only creator of topics. When a topic it had records acknowledged on is gone,
+//! the broker lost it (Tansu with memory storage restarts empty; an operator deleted it): the
+//! relay bumps the broker epoch (so that no consumer positions itself by offsets into the lost
+//! topic), then recreates the topic and republishes the whole log; consumers drop what they
+//! already applied. It checks after every produce error and every few seconds when idle. (A
+//! partition's high watermark is no help here: Tansu's can trail the offsets it acknowledged.)
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -23,7 +24,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 
 use crate::cloudevents;
-use crate::kafka::{KafkaConfig, ensure_topics, topic_for};
+use crate::kafka::{KafkaConfig, ensure_topics, existing_topics, topic_for};
 
 /// The advisory lock that elects the leader.
 const LEADER_LOCK: i64 = 0x666c_6f77_7265_6c61; // "flowrela"
@@ -89,8 +90,7 @@ impl Relay {
             .set("message.timeout.ms", "30000")
             .create()?;
         let mut acked = load_partitions(conn).await?;
-        if self.topics_were_lost(&acked).await? {
-            self.restart_after_data_loss(conn).await?;
+        if self.topics_were_lost(conn, &acked).await? {
             acked.clear();
         }
         let mut checkpoint = load_checkpoint(conn).await?;
@@ -101,8 +101,7 @@ impl Relay {
             if page.is_empty() {
                 if last_topic_check.elapsed() > Duration::from_secs(2) {
                     last_topic_check = Instant::now();
-                    if self.topics_were_lost(&acked).await? {
-                        self.restart_after_data_loss(conn).await?;
+                    if self.topics_were_lost(conn, &acked).await? {
                         // A new broker needs a new producer (a new idempotent producer id).
                         anyhow::bail!("the broker lost data; reconnecting to republish");
                     }
@@ -127,22 +126,39 @@ impl Relay {
         }
     }
 
-    /// Creates missing topics; whether one of them had records acknowledged before.
-    async fn topics_were_lost(&self, acked: &HashMap<(String, i32), i64>) -> anyhow::Result<bool> {
-        let created = ensure_topics(&self.kafka).await?;
-        let lost: Vec<&String> = created.iter().filter(|t| acked.keys().any(|(topic, _)| topic == *t)).collect();
+    /// Whether a topic that had records acknowledged is gone; if so, rewinds to the start of the
+    /// log under a new broker epoch. Then creates whichever topics are missing: only after the
+    /// epoch moved, so a consumer assigned to a new topic never reads offsets of its predecessor.
+    async fn topics_were_lost(
+        &self,
+        conn: &mut PgConnection,
+        acked: &HashMap<(String, i32), i64>,
+    ) -> anyhow::Result<bool> {
+        let existing = existing_topics(&self.kafka).await?;
+        let mut lost: Vec<&str> =
+            acked.keys().map(|(topic, _)| topic.as_str()).filter(|t| !existing.contains(*t)).collect();
+        lost.sort_unstable();
+        lost.dedup();
         if !lost.is_empty() {
             tracing::warn!(topics = ?lost, "topics the broker had acknowledged records on are gone");
+            self.restart_after_data_loss(conn).await?;
         }
+        ensure_topics(&self.kafka).await?;
         Ok(!lost.is_empty())
     }
 
-    /// Rewinds to the start of the log: everything is produced again to the new broker.
+    /// Rewinds to the start of the log, under a new broker epoch: everything is produced again to
+    /// the new topics, and offsets stored for the old ones are void.
     async fn restart_after_data_loss(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
         tracing::warn!("republishing the whole event log to the broker");
         metrics::counter!("relay_republish_total").increment(1);
-        save_checkpoint(conn, LogCheckpoint::START, &HashMap::new()).await?;
-        sqlx::query("DELETE FROM projections.relay_partitions").execute(&mut *conn).await?;
+        let mut tx = conn.begin().await?;
+        sqlx::query("UPDATE projections.broker_epoch SET epoch = epoch + 1").execute(&mut *tx).await?;
+        sqlx::query("UPDATE projections.relay_checkpoint SET tx_id = 0, position = 0, updated_at = now()")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM projections.relay_partitions").execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -38,9 +38,9 @@ pub enum Command {
     /// Run the GraphQL query API alone (for scaling out).
     QueryApi(serve::QueryApiArgs),
     /// Run the relay alone: event store to Kafka (one instance leads, others stand by).
-    Relay(serve::KafkaArgs),
+    Relay(serve::WorkerArgs),
     /// Run the projector alone: Kafka to the PostgreSQL read models (instances share a consumer group).
-    Projector(serve::KafkaArgs),
+    Projector(serve::WorkerArgs),
     /// Inspect the projections.
     #[command(subcommand)]
     Projections(projections::ProjectionsCommand),

@@ -87,6 +87,16 @@ impl KafkaArgs {
     }
 }
 
+/// A relay or projector on its own.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Address to serve `/metrics` (Prometheus) and `/healthz` on; none when unset.
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -134,16 +144,45 @@ pub async fn query_api(database_url: &str, args: &QueryApiArgs) -> anyhow::Resul
     Ok(())
 }
 
-pub async fn relay(database_url: &str, args: &KafkaArgs) -> anyhow::Result<()> {
+pub async fn relay(database_url: &str, args: &WorkerArgs) -> anyhow::Result<()> {
     let stop = stop_on_signal();
+    let metrics = metrics_server(args.metrics_addr, &stop).await?;
     let pool = crate::database::connect(database_url, 4).await?;
-    Relay::new(PgEventStore::new(pool), database_url, args.config()).run(stopped(&stop)).await
+    Relay::new(PgEventStore::new(pool), database_url, args.kafka.config()).run(stopped(&stop)).await?;
+    metrics.await?
 }
 
-pub async fn projector(database_url: &str, args: &KafkaArgs) -> anyhow::Result<()> {
+pub async fn projector(database_url: &str, args: &WorkerArgs) -> anyhow::Result<()> {
     let stop = stop_on_signal();
+    let metrics = metrics_server(args.metrics_addr, &stop).await?;
     let pool = crate::database::connect(database_url, 4).await?;
-    args.projector(pool).run(stopped(&stop)).await
+    args.kafka.projector(pool).run(stopped(&stop)).await?;
+    metrics.await?
+}
+
+/// `/metrics` and `/healthz` for a role that serves no HTTP of its own, until `stop`; binds before
+/// returning, so that a bad address fails at start.
+async fn metrics_server(
+    addr: Option<SocketAddr>,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
+    use axum::http::header::CONTENT_TYPE;
+    use axum::routing::get;
+
+    let handle = commands::prometheus();
+    let Some(addr) = addr else {
+        return Ok(tokio::spawn(async { Ok(()) }));
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot bind {addr}: {e}"))?;
+    tracing::info!(%addr, "serving /metrics and /healthz");
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || std::future::ready(([(CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()))),
+        )
+        .route("/healthz", get(|| std::future::ready(axum::Json(serde_json::json!({"status": "ok"})))));
+    let stop = stopped(stop);
+    Ok(tokio::spawn(async move { Ok(axum::serve(listener, app).with_graceful_shutdown(stop).await?) }))
 }
 
 /// A flag that turns true on SIGTERM (how orchestrators stop a process) or Ctrl-C.

@@ -10,9 +10,17 @@ use rdkafka::message::{OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sqlx::{PgConnection, PgPool};
 
+use super::context::Partition;
 use crate::cloudevents::{self, ProjectedEvent};
 use crate::kafka::DEADLETTER_TOPIC;
 use crate::read_models::{self, Pending, Selection};
+
+/// Where a batch's Kafka offsets are stored: the consumer group, and the broker epoch each of its
+/// partitions was positioned under (see `context`).
+pub(super) struct OffsetBook<'a> {
+    pub(super) group: &'a str,
+    pub(super) epochs: &'a HashMap<Partition, i64>,
+}
 
 /// An event that could not be projected, and why.
 #[derive(Debug, Clone)]
@@ -32,17 +40,17 @@ pub struct BatchOutcome {
 }
 
 /// Applies `messages`; on a database error retries with backoff, then isolates the culprit.
-pub async fn apply_with_retries(
+pub(super) async fn apply_with_retries(
     pool: &PgPool,
     store: &PgEventStore,
-    group: &str,
+    offsets: &OffsetBook<'_>,
     messages: &[OwnedMessage],
 ) -> anyhow::Result<BatchOutcome> {
     let mut delay = Duration::from_millis(100);
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match apply(pool, store, group, messages).await {
+        match apply(pool, store, offsets, messages).await {
             Ok(outcome) => {
                 metrics::counter!("projector_events_applied_total").increment(outcome.applied as u64);
                 metrics::counter!("projector_duplicates_total").increment(outcome.duplicates as u64);
@@ -65,12 +73,12 @@ pub async fn apply_with_retries(
     }
     if messages.len() == 1 {
         // It fails on its own: dead-letter it, so the partition moves on.
-        let error = apply(pool, store, group, messages).await.err().map(|e| format!("{e:#}")).unwrap_or_default();
-        return dead_letter_alone(pool, group, &messages[0], error).await;
+        let error = apply(pool, store, offsets, messages).await.err().map(|e| format!("{e:#}")).unwrap_or_default();
+        return dead_letter_alone(pool, offsets, &messages[0], error).await;
     }
     let mut total = BatchOutcome::default();
     for message in messages {
-        let outcome = Box::pin(apply_with_retries(pool, store, group, std::slice::from_ref(message))).await?;
+        let outcome = Box::pin(apply_with_retries(pool, store, offsets, std::slice::from_ref(message))).await?;
         total.applied += outcome.applied;
         total.duplicates += outcome.duplicates;
         total.repaired += outcome.repaired;
@@ -91,7 +99,7 @@ fn is_transient(error: &anyhow::Error) -> bool {
 async fn apply(
     pool: &PgPool,
     store: &PgEventStore,
-    group: &str,
+    offsets: &OffsetBook<'_>,
     messages: &[OwnedMessage],
 ) -> anyhow::Result<BatchOutcome> {
     let mut tx = pool.begin().await?;
@@ -109,7 +117,8 @@ async fn apply(
     .into_iter()
     .collect();
     let mut outcome = BatchOutcome::default();
-    let mut pending = Pending::default();
+    // First what to apply, in order (duplicates dropped, gaps filled), then all of it at once.
+    let mut next: Vec<ProjectedEvent> = Vec::with_capacity(messages.len());
     for (message, parsed) in messages.iter().zip(parsed) {
         let event = match parsed {
             Ok(event) => event,
@@ -145,43 +154,39 @@ async fn apply(
                 });
                 continue;
             }
-            for recorded in &missing {
-                apply_one(&mut tx, &ProjectedEvent::from(recorded), &mut pending, &mut outcome).await?;
-                outcome.repaired += 1;
-            }
+            outcome.repaired += missing.len();
+            next.extend(missing.iter().map(ProjectedEvent::from));
         }
-        apply_one(&mut tx, &event, &mut pending, &mut outcome).await?;
         guard.insert(stream, event.version);
+        next.push(event);
     }
+    let decoded = decode(next, &mut outcome);
+    outcome.applied = decoded.len();
+    let mut pending = Pending::default();
+    read_models::apply(&mut tx, &decoded, &mut pending, Selection::ALL).await?;
     pending.flush(&mut tx).await?;
     save_guard(&mut tx, &guard).await?;
     save_dead_letters(&mut tx, &outcome.dead_letters).await?;
-    save_offsets(&mut tx, group, messages).await?;
+    save_offsets(&mut tx, offsets, messages).await?;
     tx.commit().await?;
     Ok(outcome)
 }
 
-/// Applies one event whose version is next for its stream; an event that cannot be decoded is
-/// dead-lettered (the guard still moves past it).
-async fn apply_one(
-    conn: &mut PgConnection,
-    event: &ProjectedEvent,
-    pending: &mut Pending,
-    outcome: &mut BatchOutcome,
-) -> anyhow::Result<()> {
-    match Event::decode(&event.event_type, event.schema_version, event.payload.clone()) {
-        Ok(decoded) => {
-            read_models::apply(conn, event, &decoded, pending, Selection::ALL).await?;
-            outcome.applied += 1;
+/// Decodes each event; one that cannot be decoded is dead-lettered (the guard still moves past it).
+fn decode(events: Vec<ProjectedEvent>, outcome: &mut BatchOutcome) -> Vec<(ProjectedEvent, Event)> {
+    let mut decoded = Vec::with_capacity(events.len());
+    for event in events {
+        match Event::decode(&event.event_type, event.schema_version, event.payload.clone()) {
+            Ok(e) => decoded.push((event, e)),
+            Err(error) => outcome.dead_letters.push(DeadLetter {
+                key: Some(event.stream_id.to_string()),
+                payload: serde_json::to_vec(&event.payload).ok(),
+                error: error.to_string(),
+                event: Some(event),
+            }),
         }
-        Err(error) => outcome.dead_letters.push(DeadLetter {
-            event: Some(event.clone()),
-            key: Some(event.stream_id.to_string()),
-            payload: serde_json::to_vec(&event.payload).ok(),
-            error: error.to_string(),
-        }),
     }
-    Ok(())
+    decoded
 }
 
 async fn save_guard(conn: &mut PgConnection, guard: &HashMap<String, i64>) -> Result<(), sqlx::Error> {
@@ -217,22 +222,38 @@ async fn save_dead_letters(conn: &mut PgConnection, dead: &[DeadLetter]) -> Resu
     Ok(())
 }
 
-async fn save_offsets(conn: &mut PgConnection, group: &str, messages: &[OwnedMessage]) -> Result<(), sqlx::Error> {
+/// Stores the next offset of each partition of `messages`, under the epoch it was positioned
+/// in; a partition revoked meanwhile has none, and its new owner has positioned itself already.
+async fn save_offsets(
+    conn: &mut PgConnection,
+    book: &OffsetBook<'_>,
+    messages: &[OwnedMessage],
+) -> Result<(), sqlx::Error> {
     let mut next: HashMap<(&str, i32), i64> = HashMap::new();
     for message in messages {
         let entry = next.entry((message.topic(), message.partition())).or_insert(0);
         *entry = (*entry).max(message.offset() + 1);
     }
-    let ((topics, partitions), offsets): ((Vec<&str>, Vec<i32>), Vec<i64>) = next.into_iter().unzip();
+    let (mut topics, mut partitions, mut offsets, mut epochs) = (vec![], vec![], vec![], vec![]);
+    for ((topic, partition), offset) in next {
+        if let Some(epoch) = book.epochs.get(&(topic.to_owned(), partition)) {
+            topics.push(topic);
+            partitions.push(partition);
+            offsets.push(offset);
+            epochs.push(*epoch);
+        }
+    }
     sqlx::query(
-        "INSERT INTO projections.kafka_offsets (consumer_group, topic, partition, next_offset)
-         SELECT $1, * FROM UNNEST($2::text[], $3::int[], $4::bigint[])
-         ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
+        "INSERT INTO projections.kafka_offsets (consumer_group, topic, partition, next_offset, epoch)
+         SELECT $1, * FROM UNNEST($2::text[], $3::int[], $4::bigint[], $5::bigint[])
+         ON CONFLICT (consumer_group, topic, partition)
+         DO UPDATE SET next_offset = EXCLUDED.next_offset, epoch = EXCLUDED.epoch",
     )
-    .bind(group)
+    .bind(book.group)
     .bind(topics)
     .bind(partitions)
     .bind(offsets)
+    .bind(epochs)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -242,7 +263,7 @@ async fn save_offsets(conn: &mut PgConnection, group: &str, messages: &[OwnedMes
 /// guard moved past it when its stream and version are known.
 async fn dead_letter_alone(
     pool: &PgPool,
-    group: &str,
+    offsets: &OffsetBook<'_>,
     message: &OwnedMessage,
     error: String,
 ) -> anyhow::Result<BatchOutcome> {
@@ -259,7 +280,7 @@ async fn dead_letter_alone(
         save_guard(&mut tx, &guard).await?;
     }
     save_dead_letters(&mut tx, std::slice::from_ref(&letter)).await?;
-    save_offsets(&mut tx, group, std::slice::from_ref(message)).await?;
+    save_offsets(&mut tx, offsets, std::slice::from_ref(message)).await?;
     tx.commit().await?;
     metrics::counter!("projector_dead_letters_total").increment(1);
     Ok(BatchOutcome { dead_letters: vec![letter], ..Default::default() })

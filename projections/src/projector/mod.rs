@@ -3,16 +3,18 @@
 //! Records are taken in batches. Each batch is one PostgreSQL transaction that applies the
 //! events, advances the per-stream version guard (`read_model.stream_versions`) and records the
 //! Kafka offsets it consumed (`projections.kafka_offsets`), so an effect and the knowledge that it
-//! happened commit together. A record whose stream version is not above the guard is a duplicate
-//! and is dropped; one that jumps past the next expected version means the broker lost records,
-//! and the missing events are read from the event store first. Offsets are committed to Kafka
-//! only after PostgreSQL, as a resume hint; the guard makes redelivery harmless.
+//! happened commit together, and an assigned partition starts at the offset stored there (see
+//! `context`). A record whose stream version is not above the guard is a duplicate and is
+//! dropped; one that jumps past the next expected version means the broker lost records, and the
+//! missing events are read from the event store first. Offsets are also committed to Kafka after
+//! PostgreSQL, for the broker's own lag tools; nothing reads them back.
 //!
 //! An event that cannot be decoded goes to `projections.dead_letters` and `flowfuse.deadletter`
 //! and the stream moves on; a failing batch is retried with backoff, then applied event by event
 //! so that only an event that fails on its own is dead-lettered.
 
 mod batch;
+mod context;
 
 use std::time::Duration;
 
@@ -26,6 +28,8 @@ use sqlx::PgPool;
 use crate::kafka::{KafkaConfig, event_topics};
 
 pub use batch::BatchOutcome;
+use batch::OffsetBook;
+use context::ProjectorContext;
 
 pub const DEFAULT_GROUP: &str = "flowfuse-projector";
 const MAX_BATCH: usize = 500;
@@ -82,7 +86,8 @@ impl Projector {
     /// Topics are the relay's to create (it tells a lost topic by having to create it again);
     /// a subscription to a topic that does not exist yet waits for it.
     async fn consume(&self) -> anyhow::Result<()> {
-        let consumer: StreamConsumer = self
+        let context = ProjectorContext::new((*self.pool.connect_options()).clone(), &self.group);
+        let consumer: StreamConsumer<ProjectorContext> = self
             .kafka
             .client()
             .set("group.id", &self.group)
@@ -94,7 +99,9 @@ impl Projector {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
             .set("fetch.wait.max.ms", "10")
-            .create()?;
+            // Per-partition lag, for the `projector_partition_lag` gauge.
+            .set("statistics.interval.ms", "5000")
+            .create_with_context(context)?;
         let topics = event_topics();
         consumer.subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())?;
         let dead_letters: FutureProducer = self.kafka.client().set("acks", "all").create()?;
@@ -104,7 +111,13 @@ impl Projector {
             // one. Besides being the simplest recovery, it works around a librdkafka 2.12 crash:
             // a consumer that outlives a broker restarting empty (Tansu's memory storage) can
             // apply fetch-response leader hints without a topic name or id and crash.
-            let first = consumer.recv().await.map_err(|e| anyhow::anyhow!("consumer error: {e}"))?.detach();
+            let first = match tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await {
+                Ok(received) => received.map_err(|e| anyhow::anyhow!("consumer error: {e}"))?.detach(),
+                Err(_idle) => {
+                    anyhow::ensure!(!consumer.context().positioning_failed(), "an assignment could not be positioned");
+                    continue;
+                }
+            };
             // Gather what arrives within a few milliseconds: one transaction per batch is what
             // keeps up with a steady stream of events.
             let mut messages = vec![first];
@@ -115,15 +128,18 @@ impl Projector {
                     _ => break,
                 }
             }
-            let outcome = batch::apply_with_retries(&self.pool, &self.store, &self.group, &messages).await?;
+            anyhow::ensure!(!consumer.context().positioning_failed(), "an assignment could not be positioned");
+            let epochs = consumer.context().epochs();
+            let book = OffsetBook { group: &self.group, epochs: &epochs };
+            let outcome = batch::apply_with_retries(&self.pool, &self.store, &book, &messages).await?;
             batch::publish_dead_letters(&dead_letters, &outcome.dead_letters).await;
             commit_offsets(&consumer, &messages);
         }
     }
 }
 
-/// Tells Kafka how far the group got (after PostgreSQL has it): where a restart resumes.
-fn commit_offsets(consumer: &StreamConsumer, messages: &[OwnedMessage]) {
+/// Tells Kafka how far the group got (after PostgreSQL has it), for the broker's lag tools.
+fn commit_offsets(consumer: &StreamConsumer<ProjectorContext>, messages: &[OwnedMessage]) {
     let mut list = TopicPartitionList::new();
     for message in messages {
         let _ = list.add_partition_offset(message.topic(), message.partition(), Offset::Offset(message.offset() + 1));

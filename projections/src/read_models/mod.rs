@@ -1,16 +1,19 @@
-//! What each event does to the read models. Entity tables change event by event, in order; the
+//! What each event does to the read models. Workflows are folded in memory and written once per
+//! batch; the workspace and API-key tables (far fewer events) change event by event, in order; the
 //! audit log and the daily activity counts are collected and written once per batch.
 //!
 //! Table names are unqualified: the projector's transactions set `search_path` to `read_model`,
 //! and a rebuild's to its shadow schema, so the same statements build both.
 //!
-//! - `entities`: the workspace, API-key and workflow tables, event by event;
-//! - `pending`: the audit log, activity counts and positions, written once per batch;
+//! - `entities`: the workspace and API-key tables, event by event;
+//! - `workflows`: the workflow and version tables, set-wise;
+//! - `pending`: what a batch writes at its end: workflows, audit log, activity counts, positions;
 //! - `summary`: the readable sentence of each audit row.
 
 mod entities;
 mod pending;
 mod summary;
+mod workflows;
 
 use event_schemas::Event;
 use sqlx::PgConnection;
@@ -50,8 +53,25 @@ impl Selection {
     }
 }
 
-/// Applies one event (already decoded) to the selected read models.
+/// Applies a batch of decoded events, each stream's in version order, to the selected read
+/// models; what [`Pending`] collects is written by its `flush`.
 pub async fn apply(
+    conn: &mut PgConnection,
+    events: &[(ProjectedEvent, Event)],
+    pending: &mut Pending,
+    selection: Selection,
+) -> Result<(), sqlx::Error> {
+    if selection.contains("workflows") {
+        let workflow_events = events.iter().filter(|(_, d)| matches!(d, Event::Workflow(_))).map(|(e, _)| e);
+        pending.workflows.load(conn, workflow_events).await?;
+    }
+    for (event, decoded) in events {
+        apply_one(conn, event, decoded, pending, selection).await?;
+    }
+    Ok(())
+}
+
+async fn apply_one(
     conn: &mut PgConnection,
     event: &ProjectedEvent,
     decoded: &Event,
@@ -67,7 +87,7 @@ pub async fn apply(
         match decoded {
             Event::Workspace(e) => entities::workspace(conn, event, e).await?,
             Event::ApiKey(e) => entities::api_key(conn, event, e).await?,
-            Event::Workflow(e) => entities::workflow(conn, event, e).await?,
+            Event::Workflow(e) => pending.workflows.apply(event, e),
         }
         pending.reached(projection, event.global_position);
     }

@@ -1,16 +1,18 @@
-//! Rows collected over a batch: the audit log, the daily activity counts and the positions
-//! reached, written with one statement each.
+//! Rows collected over a batch: the workflows, the audit log, the daily activity counts and the
+//! positions reached, written with one statement each.
 
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use sqlx::PgConnection;
 
+use super::workflows::Workflows;
 use crate::cloudevents::ProjectedEvent;
 
 /// Rows collected over a batch, written by [`Pending::flush`].
 #[derive(Default)]
 pub struct Pending {
+    pub(super) workflows: Workflows,
     audit: Vec<AuditRow>,
     activity: HashMap<(uuid::Uuid, NaiveDate), i64>,
     positions: HashMap<&'static str, i64>,
@@ -46,7 +48,8 @@ impl Pending {
     }
 
     /// Writes the audit rows, activity counts and positions collected so far.
-    pub async fn flush(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    pub async fn flush(mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        self.workflows.flush(conn).await?;
         if !self.audit.is_empty() {
             let rows = &self.audit;
             sqlx::query(
