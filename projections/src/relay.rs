@@ -3,9 +3,10 @@
 //! Exactly one relay is active: each instance tries to take a PostgreSQL advisory lock on its own
 //! connection; the holder relays, the others retry every second and take over within about a
 //! second of the leader's death (PostgreSQL releases the lock with the leader's session). The
-//! leader reads a page of events after its checkpoint, produces them all (idempotent producer,
-//! `acks=all`, key = stream id), waits for every ack, and only then advances its checkpoint, on
-//! the connection that holds the lock: an instance that lost the lock cannot move it.
+//! leader reads pages of events after its checkpoint and produces them (idempotent producer,
+//! `acks=all`, key = stream id), a few pages ahead of the acks; it advances its checkpoint past a
+//! page only once every record of that page and of the pages before it is acknowledged, on the
+//! connection that holds the lock: an instance that lost the lock cannot move it.
 //!
 //! The relay is the only creator of topics. When a topic it had records acknowledged on is gone,
 //! the broker lost it (Tansu with memory storage restarts empty; an operator deleted it): the
@@ -17,10 +18,15 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use std::future::Future;
+use std::pin::Pin;
+
 use anyhow::Context;
+use futures::FutureExt;
+use futures::stream::{FuturesOrdered, StreamExt};
 use eventstore::{EventStore, GlobalEvent, LogCheckpoint, PgEventStore};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use sqlx::postgres::PgConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection};
 
 use crate::cloudevents;
@@ -29,9 +35,10 @@ use crate::kafka::{KafkaConfig, ensure_topics, existing_topics, topic_for};
 /// The advisory lock that elects the leader.
 const LEADER_LOCK: i64 = 0x666c_6f77_7265_6c61; // "flowrela"
 const PAGE: i64 = 500;
+/// Pages produced and not yet acknowledged, at most.
+const IN_FLIGHT: usize = 8;
 
 pub struct Relay {
-    store: PgEventStore,
     database_url: String,
     kafka: KafkaConfig,
     /// Pause between reads when the log has nothing new.
@@ -39,8 +46,10 @@ pub struct Relay {
 }
 
 impl Relay {
-    pub fn new(store: PgEventStore, database_url: impl Into<String>, kafka: KafkaConfig) -> Self {
-        Self { store, database_url: database_url.into(), kafka, idle_poll: Duration::from_millis(20) }
+    /// A relay that opens its own connections to `database_url`: it must not queue behind the
+    /// requests of the roles it may share a process with.
+    pub fn new(database_url: impl Into<String>, kafka: KafkaConfig) -> Self {
+        Self { database_url: database_url.into(), kafka, idle_poll: Duration::from_millis(20) }
     }
 
     /// Contends for leadership and relays while leading, until `shutdown` resolves.
@@ -75,12 +84,13 @@ impl Relay {
         }
         tracing::info!("relay elected leader");
         metrics::gauge!("relay_leader").set(1.0);
-        let result = self.lead(&mut conn).await;
+        let reader = PgPoolOptions::new().max_connections(1).connect_with(options).await?;
+        let result = self.lead(&mut conn, &PgEventStore::new(reader)).await;
         metrics::gauge!("relay_leader").set(0.0);
         result
     }
 
-    async fn lead(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
+    async fn lead(&self, conn: &mut PgConnection, store: &PgEventStore) -> anyhow::Result<()> {
         let producer: FutureProducer = self
             .kafka
             .client()
@@ -95,34 +105,66 @@ impl Relay {
         }
         let mut checkpoint = load_checkpoint(conn).await?;
         tracing::debug!(%checkpoint, "relaying from checkpoint");
+        // Pages are read and produced without waiting for the acks of those before them (up to
+        // IN_FLIGHT pages); the checkpoint follows the acks, in log order. Waiting for each page's
+        // acks before reading the next would add a broker round trip to every event's latency.
+        let mut in_flight: FuturesOrdered<Acks> = FuturesOrdered::new();
+        let mut read_to = checkpoint;
         let mut last_topic_check = Instant::now();
         loop {
-            let page = self.store.read_all(checkpoint, PAGE).await?;
-            if page.is_empty() {
-                if last_topic_check.elapsed() > Duration::from_secs(2) {
-                    last_topic_check = Instant::now();
-                    if self.topics_were_lost(conn, &acked).await? {
-                        // A new broker needs a new producer (a new idempotent producer id).
-                        anyhow::bail!("the broker lost data; reconnecting to republish");
-                    }
+            let mut sent = false;
+            if in_flight.len() < IN_FLIGHT {
+                let page = store.read_all(read_to, PAGE).await?;
+                if let Some(last) = page.last() {
+                    read_to = last.checkpoint;
+                    tracing::debug!(events = page.len(), "producing a page");
+                    in_flight.push_back(send_page(&producer, page)?);
+                    sent = true;
                 }
-                // Keep the session (and the lock) checked while idle.
-                sqlx::query("SELECT 1").execute(&mut *conn).await?;
-                tokio::time::sleep(self.idle_poll).await;
+            }
+            // The acks that are in, in log order; with nothing new sent, wait for the oldest a while.
+            let mut done = Vec::new();
+            while let Some(Some(acks)) = in_flight.next().now_or_never() {
+                done.push(acks);
+            }
+            if done.is_empty()
+                && !sent
+                && let Ok(Some(acks)) = tokio::time::timeout(self.idle_poll, in_flight.next()).await
+            {
+                done.push(acks);
+            }
+            if !done.is_empty() {
+                // On an error the checkpoint has not moved past it: whatever was not acknowledged
+                // is produced again by a fresh producer (an idempotent producer's errors can be
+                // fatal to it).
+                let mut events = 0;
+                for acks in done {
+                    let acks = acks.context("produce failed")?;
+                    for (key, offset) in acks.offsets {
+                        let entry = acked.entry(key).or_insert(offset);
+                        *entry = (*entry).max(offset);
+                    }
+                    checkpoint = acks.checkpoint;
+                    events += acks.events;
+                }
+                save_checkpoint(conn, checkpoint, &acked).await?;
+                metrics::counter!("relay_events_total").increment(events as u64);
+                metrics::gauge!("relay_position").set(checkpoint.position as f64);
                 continue;
             }
-            // On an error the checkpoint has not moved: whatever was not acknowledged is produced
-            // again by a fresh producer (an idempotent producer's errors can be fatal to it).
-            tracing::debug!(events = page.len(), "producing a page");
-            let offsets = produce_page(&producer, &page).await.context("produce failed")?;
-            for (key, offset) in offsets {
-                let entry = acked.entry(key).or_insert(offset);
-                *entry = (*entry).max(offset);
+            if sent || !in_flight.is_empty() {
+                continue;
             }
-            checkpoint = page.last().expect("non-empty page").checkpoint;
-            save_checkpoint(conn, checkpoint, &acked).await?;
-            metrics::counter!("relay_events_total").increment(page.len() as u64);
-            metrics::gauge!("relay_position").set(checkpoint.position as f64);
+            if last_topic_check.elapsed() > Duration::from_secs(2) {
+                last_topic_check = Instant::now();
+                if self.topics_were_lost(conn, &acked).await? {
+                    // A new broker needs a new producer (a new idempotent producer id).
+                    anyhow::bail!("the broker lost data; reconnecting to republish");
+                }
+            }
+            // Keep the session (and the lock) checked while idle.
+            sqlx::query("SELECT 1").execute(&mut *conn).await?;
+            tokio::time::sleep(self.idle_poll).await;
         }
     }
 
@@ -163,12 +205,23 @@ impl Relay {
     }
 }
 
-/// Produces every event of `page` and waits for all acks; returns the highest acked offset per
-/// partition. The idempotent producer keeps each partition's records in order across retries.
-async fn produce_page(producer: &FutureProducer, page: &[GlobalEvent]) -> anyhow::Result<HashMap<(String, i32), i64>> {
+/// A page's acks: where the log is relayed to once they are in, how many events, and the highest
+/// acknowledged offset per partition.
+struct PageAcks {
+    checkpoint: LogCheckpoint,
+    events: usize,
+    offsets: HashMap<(String, i32), i64>,
+}
+
+type Acks = Pin<Box<dyn Future<Output = anyhow::Result<PageAcks>> + Send>>;
+
+/// Hands every event of `page` to the producer now, in log order (so that each partition gets
+/// its records in order; the idempotent producer keeps that order across retries), and returns
+/// the future of their acks.
+fn send_page(producer: &FutureProducer, page: Vec<GlobalEvent>) -> anyhow::Result<Acks> {
     let started = Instant::now();
     let mut deliveries = Vec::with_capacity(page.len());
-    for global in page {
+    for global in &page {
         let event = &global.event;
         let topic = topic_for(event.stream_id.category());
         let key = event.stream_id.to_string();
@@ -177,16 +230,19 @@ async fn produce_page(producer: &FutureProducer, page: &[GlobalEvent]) -> anyhow
         let delivery = producer.send_result(record).map_err(|(error, _)| error)?;
         deliveries.push((topic, delivery));
     }
-    let mut offsets = HashMap::new();
-    for (topic, delivery) in deliveries {
-        let delivered = delivery.await.map_err(|_| anyhow::anyhow!("the producer was dropped"))?;
-        let delivered = delivered.map_err(|(error, _)| error)?;
-        let (partition, offset) = (delivered.partition, delivered.offset);
-        let entry = offsets.entry((topic, partition)).or_insert(offset);
-        *entry = (*entry).max(offset);
-    }
-    metrics::histogram!("relay_produce_duration_seconds").record(started.elapsed().as_secs_f64());
-    Ok(offsets)
+    let checkpoint = page.last().expect("non-empty page").checkpoint;
+    Ok(Box::pin(async move {
+        let mut offsets = HashMap::new();
+        let events = deliveries.len();
+        for (topic, delivery) in deliveries {
+            let delivered = delivery.await.map_err(|_| anyhow::anyhow!("the producer was dropped"))?;
+            let delivered = delivered.map_err(|(error, _)| error)?;
+            let entry = offsets.entry((topic, delivered.partition)).or_insert(delivered.offset);
+            *entry = (*entry).max(delivered.offset);
+        }
+        metrics::histogram!("relay_produce_duration_seconds").record(started.elapsed().as_secs_f64());
+        Ok(PageAcks { checkpoint, events, offsets })
+    }))
 }
 
 async fn load_checkpoint(conn: &mut PgConnection) -> anyhow::Result<LogCheckpoint> {

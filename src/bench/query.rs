@@ -149,7 +149,7 @@ pub async fn run(database_url: &str, args: QueryArgs) -> anyhow::Result<()> {
     let url = format!("http://{}/graphql", query.local_addr());
     tokio::spawn(query.run_until_stopped(std::future::pending()));
     let kafka = KafkaConfig::new(&args.kafka_brokers);
-    let relay = Relay::new(eventstore::PgEventStore::new(pool.clone()), database_url, kafka.clone());
+    let relay = Relay::new(database_url, kafka.clone());
     let projector = Projector::new(pool.clone(), kafka).with_group(format!("bench-query-{}", Uuid::now_v7().simple()));
     let roles = tokio::spawn(async move {
         let never = std::future::pending::<()>;

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use clap::Args;
 use commands::CommandApi;
-use eventstore::PgEventStore;
 use projections::{KafkaConfig, Projector, Relay};
 use query_api::{Limits, QueryApi, QueryApiConfig};
 use tokio::sync::watch;
@@ -114,8 +113,9 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> anyhow::Result<()> {
     let pool = crate::database::connect(database_url, 24).await?;
     let api = CommandApi::bind(pool.clone(), args.api.command_api_addr).await?;
     let query = args.query.bind(pool.clone()).await?;
-    let relay = Relay::new(PgEventStore::new(pool.clone()), database_url, args.kafka.config());
-    let projector = args.kafka.projector(pool);
+    let relay = Relay::new(database_url, args.kafka.config());
+    // The projector's own connections: it must not queue behind HTTP requests.
+    let projector = args.kafka.projector(crate::database::connect(database_url, 4).await?);
     let (api, query, relay, projector) = tokio::join!(
         api.run_until_stopped(stopped(&stop)),
         query.run_until_stopped(stopped(&stop)),
@@ -147,8 +147,9 @@ pub async fn query_api(database_url: &str, args: &QueryApiArgs) -> anyhow::Resul
 pub async fn relay(database_url: &str, args: &WorkerArgs) -> anyhow::Result<()> {
     let stop = stop_on_signal();
     let metrics = metrics_server(args.metrics_addr, &stop).await?;
-    let pool = crate::database::connect(database_url, 4).await?;
-    Relay::new(PgEventStore::new(pool), database_url, args.kafka.config()).run(stopped(&stop)).await?;
+    // Fail at start on a database that cannot be reached; the relay opens its own connections.
+    crate::database::connect(database_url, 1).await?.close().await;
+    Relay::new(database_url, args.kafka.config()).run(stopped(&stop)).await?;
     metrics.await?
 }
 

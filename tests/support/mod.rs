@@ -136,7 +136,7 @@ pub fn definition(actions: usize) -> Value {
 
 /// The relay, in this process, until the test ends.
 pub fn spawn_relay(db: &eventstore::testing::TestDatabase, broker: &broker::Broker) {
-    let relay = projections::Relay::new(db.store(), db.url(), projections::KafkaConfig::new(broker.addr()));
+    let relay = projections::Relay::new(db.url(), projections::KafkaConfig::new(broker.addr()));
     tokio::spawn(async move { relay.run(std::future::pending()).await });
 }
 
