@@ -22,9 +22,9 @@ use std::future::Future;
 use std::pin::Pin;
 
 use anyhow::Context;
+use eventstore::{EventStore, GlobalEvent, LogCheckpoint, PgEventStore};
 use futures::FutureExt;
 use futures::stream::{FuturesOrdered, StreamExt};
-use eventstore::{EventStore, GlobalEvent, LogCheckpoint, PgEventStore};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection};

@@ -330,8 +330,10 @@ async fn freshness(pool: &PgPool, rate: u32, duration: Duration) -> anyhow::Resu
         tasks.push(tokio::spawn(async move {
             let definition = |steps: i64| {
                 let nodes: Vec<_> = (0..=steps)
-                    .map(|i| json!({"id": format!("n{i}"), "type": if i == 0 { "trigger" } else { "action" },
-                        "name": format!("N{i}"), "position": {"x": i * 100, "y": 0}}))
+                    .map(|i| {
+                        json!({"id": format!("n{i}"), "type": if i == 0 { "trigger" } else { "action" },
+                        "name": format!("N{i}"), "position": {"x": i * 100, "y": 0}})
+                    })
                     .collect();
                 let edges: Vec<_> = (1..=steps)
                     .map(|i| json!({"id": format!("e{i}"), "source": format!("n{}", i - 1), "target": format!("n{i}")}))
@@ -355,7 +357,9 @@ async fn freshness(pool: &PgPool, rate: u32, duration: Duration) -> anyhow::Resu
             let version = header("etag").and_then(|v| v.trim_matches('"').parse::<i64>().ok());
             let id = match next {
                 Some((id, _)) => Some(id),
-                None => response.json::<serde_json::Value>().await.ok().and_then(|b| b["id"].as_str().map(str::to_owned)),
+                None => {
+                    response.json::<serde_json::Value>().await.ok().and_then(|b| b["id"].as_str().map(str::to_owned))
+                }
             };
             if let (Some(id), Some(version)) = (id, version)
                 && version <= CHANGES_PER_WORKFLOW
