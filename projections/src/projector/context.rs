@@ -17,8 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
-use rdkafka::types::RDKafkaRespErr;
+use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use sqlx::Connection;
 use sqlx::postgres::PgConnectOptions;
@@ -32,7 +33,8 @@ pub(super) struct ProjectorContext {
     /// The broker epoch each assigned partition was positioned under: the epoch its offsets are
     /// stored with.
     epochs: Arc<Mutex<HashMap<Partition, i64>>>,
-    /// Set when an assignment could not be positioned: the consumer is then replaced.
+    /// Set when an assignment could not be positioned, or every broker went away: the consumer is
+    /// then replaced.
     failed: Arc<AtomicBool>,
 }
 
@@ -46,7 +48,8 @@ impl ProjectorContext {
         self.epochs.lock().expect("epochs lock").clone()
     }
 
-    pub(super) fn positioning_failed(&self) -> bool {
+    /// Whether this consumer must be replaced.
+    pub(super) fn must_be_replaced(&self) -> bool {
         self.failed.load(Ordering::Relaxed)
     }
 
@@ -98,6 +101,18 @@ impl ProjectorContext {
 }
 
 impl ClientContext for ProjectorContext {
+    /// Every broker gone (a restart, an outage) retires this consumer; the projector makes a new
+    /// one. Besides being a clean restart, it works around a librdkafka 2.12 crash: a consumer
+    /// that outlives Tansu restarting empty can apply a fetch response's leader hint that names
+    /// no topic, and crash (docs/kafka.md). Reconnecting waits `reconnect.backoff.ms` (500 ms),
+    /// and the consumer is dropped well before that.
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(error = %error, reason, "Kafka client error");
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.failed.store(true, Ordering::Relaxed);
+        }
+    }
+
     /// Per-partition lag from librdkafka's statistics (`statistics.interval.ms`): the broker's high
     /// watermark minus the offset last committed to Kafka (after PostgreSQL's commit).
     fn stats(&self, statistics: Statistics) {

@@ -111,10 +111,10 @@ impl Projector {
             // one. Besides being the simplest recovery, it works around a librdkafka 2.12 crash:
             // a consumer that outlives a broker restarting empty (Tansu's memory storage) can
             // apply fetch-response leader hints without a topic name or id and crash.
-            let first = match tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await {
+            let first = match tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await {
                 Ok(received) => received.map_err(|e| anyhow::anyhow!("consumer error: {e}"))?.detach(),
                 Err(_idle) => {
-                    anyhow::ensure!(!consumer.context().positioning_failed(), "an assignment could not be positioned");
+                    anyhow::ensure!(!consumer.context().must_be_replaced(), "the consumer must be replaced");
                     continue;
                 }
             };
@@ -128,10 +128,17 @@ impl Projector {
                     _ => break,
                 }
             }
-            anyhow::ensure!(!consumer.context().positioning_failed(), "an assignment could not be positioned");
+            anyhow::ensure!(!consumer.context().must_be_replaced(), "the consumer must be replaced");
             let epochs = consumer.context().epochs();
             let book = OffsetBook { group: &self.group, epochs: &epochs };
+            let applying = std::time::Instant::now();
             let outcome = batch::apply_with_retries(&self.pool, &self.store, &book, &messages).await?;
+            tracing::debug!(
+                records = messages.len(),
+                applied = outcome.applied,
+                apply_ms = applying.elapsed().as_secs_f64() * 1000.0,
+                "batch committed"
+            );
             batch::publish_dead_letters(&dead_letters, &outcome.dead_letters).await;
             commit_offsets(&consumer, &messages);
         }
