@@ -24,3 +24,45 @@ conformance_tests!(
     deleted_streams_refuse_appends,
     out_of_order_commit_is_not_skipped,
 );
+
+/// The log is ordered by transaction id as a number. Transaction ids whose decimal forms differ in
+/// length (99 999 and 100 000) sort the other way round as text; a page that ended on the larger
+/// one would then make the next page skip the smaller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn global_log_orders_transaction_ids_as_numbers() {
+    use event_schemas::{Category, StreamId};
+    use eventstore::{EventStore, ExpectedVersion, LogCheckpoint};
+
+    let db = TestDatabase::create().await;
+    let store = db.store();
+    let stream = StreamId::new(Category::Workflow, uuid::Uuid::now_v7());
+    let ws = uuid::Uuid::now_v7();
+    store.append_to_stream(&stream, ExpectedVersion::NoStream, vec![conformance::sample_event(ws, 1)]).await.unwrap();
+    // Two more events of the stream, as if appended by long-finished transactions 99 999 and
+    // 100 000 (older than the one above, whose id is in the millions on any real cluster).
+    for (version, tx_id) in [(2, "99999"), (3, "100000")] {
+        sqlx::query(
+            "INSERT INTO event_store.events (tx_id, stream_id, version, event_id, event_type, schema_version,
+                 workspace_id, occurred_at, actor, correlation_id, causation_id, payload, metadata, prev_hash, hash)
+             SELECT $1::text::xid8, stream_id, $2, gen_random_uuid(), event_type, schema_version, workspace_id,
+                 occurred_at, actor, correlation_id, causation_id, payload, metadata, prev_hash, hash
+             FROM event_store.events WHERE stream_id = $3 AND version = 1",
+        )
+        .bind(tx_id)
+        .bind(version)
+        .bind(stream.to_string())
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+    let mut checkpoint = LogCheckpoint::START;
+    let mut tx_ids = Vec::new();
+    loop {
+        let page = store.read_all(checkpoint, 1).await.unwrap();
+        let Some(event) = page.last() else { break };
+        tx_ids.push(event.checkpoint.tx_id);
+        checkpoint = event.checkpoint;
+    }
+    assert_eq!(tx_ids.len(), 3, "every event once, none skipped: {tx_ids:?}");
+    assert_eq!(&tx_ids[..2], [99_999, 100_000]);
+}

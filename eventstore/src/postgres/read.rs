@@ -46,11 +46,14 @@ impl EventStore for PgEventStore {
     /// transaction has finished, so no event can later appear before the returned ones.
     #[tracing::instrument(skip_all, fields(after = %after, limit))]
     async fn read_all(&self, after: LogCheckpoint, limit: i64) -> Result<Vec<GlobalEvent>, StoreError> {
+        // ORDER BY names the table's columns: a bare `tx_id` would be the text output column,
+        // which sorts "1000" before "999" (pages could then skip events) and cannot use the
+        // (tx_id, global_position) index (every page would sort the rest of the log).
         let sql = format!(
             "SELECT tx_id::text AS tx_id, {EVENT_COLUMNS} FROM event_store.events
              WHERE (tx_id, global_position) > ($1::text::xid8, $2)
                AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-             ORDER BY tx_id, global_position
+             ORDER BY events.tx_id, events.global_position
              LIMIT $3"
         );
         let rows: Vec<GlobalRow> = sqlx::query_as(&sql)
