@@ -237,31 +237,7 @@ async fn a_record_that_is_not_in_this_event_store_is_never_applied() {
     wait_until_projected(&db.pool, Duration::from_secs(60)).await;
 
     // A stray producer writes an event of a stream this store has never seen, at version 3.
-    let foreign = event_schemas::RecordedEvent {
-        global_position: 999_999,
-        stream_id: StreamId::new(Category::Workflow, Uuid::now_v7()),
-        version: 3,
-        event_id: Uuid::now_v7(),
-        event_type: "WorkflowArchived".into(),
-        schema_version: 1,
-        workspace_id: api.workspace_id,
-        occurred_at: chrono::Utc::now(),
-        actor: Actor::system("stray"),
-        correlation_id: None,
-        causation_id: None,
-        payload: serde_json::json!({}),
-        metadata: serde_json::json!({}),
-        prev_hash: String::new(),
-        hash: String::new(),
-    };
-    let producer: rdkafka::producer::FutureProducer =
-        ClientConfig::new().set("bootstrap.servers", broker.addr()).create().unwrap();
-    let key = foreign.stream_id.to_string();
-    let record = rdkafka::producer::FutureRecord::to("flowfuse.workflow")
-        .key(&key)
-        .payload("{}")
-        .headers(projections::cloudevents::headers(&foreign));
-    producer.send(record, Duration::from_secs(10)).await.unwrap();
+    produce_stray_record(&broker, api.workspace_id).await;
 
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

@@ -245,9 +245,8 @@ async fn projector_throughput(pool: &PgPool, kafka: &KafkaConfig, count: usize, 
     // Events applied, from the version guard (a row per stream: cheap to sum, where counting the
     // audit log would scan it every time and slow down what it measures).
     let applied = async || -> anyhow::Result<usize> {
-        let n: Option<i64> = sqlx::query_scalar("SELECT sum(version)::bigint FROM read_model.stream_versions")
-            .fetch_one(pool)
-            .await?;
+        let n: Option<i64> =
+            sqlx::query_scalar("SELECT sum(version)::bigint FROM read_model.stream_versions").fetch_one(pool).await?;
         Ok(n.unwrap_or(0) as usize)
     };
     let (started, before) = loop {
