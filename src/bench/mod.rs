@@ -3,6 +3,7 @@
 
 mod append;
 mod commands;
+mod freshness;
 mod pipeline;
 mod query;
 mod stats;

@@ -1,0 +1,151 @@
+//! (c) of `flowfuse bench pipeline`: freshness, from a command accepted over HTTP to its event
+//! visible in the read models, at a steady command rate.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use commands::CommandApi;
+use commands::bootstrap::create_workspace;
+use event_schemas::types::Plan;
+use serde_json::json;
+use sqlx::{Connection, PgPool};
+
+/// Definition changes a workflow gets after its creation in the freshness load, as in
+/// `bench commands`: one create in six commands.
+const CHANGES_PER_WORKFLOW: i64 = 5;
+
+/// Steady `rate` commands per second over HTTP with the relay and projector running: workflow
+/// creates, and definition changes (with `If-Match`) of workflows no other command is changing;
+/// returns p50 and p99 of accepted-to-visible in milliseconds.
+pub(super) async fn measure(pool: &PgPool, rate: u32, duration: Duration) -> anyhow::Result<Freshness> {
+    let api = CommandApi::bind(pool.clone(), "127.0.0.1:0".parse()?).await?;
+    let base = format!("http://{}", api.local_addr());
+    tokio::spawn(api.run_until_stopped(std::future::pending()));
+    let workspace =
+        create_workspace(pool, "Freshness", None, Plan::Enterprise).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let base = format!("{base}/v1/workspaces/{}", workspace.workspace_id);
+    // Steady state: the projector has joined its group (seconds on Tansu) and applied everything
+    // before the first command is sent.
+    projections::status::wait_until_caught_up(pool, Duration::from_secs(60)).await?;
+    let client = reqwest::Client::new();
+    let accepted: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
+    let seen: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
+    // Workflows whose last command has been answered, with their version.
+    let idle: Arc<Mutex<VecDeque<(String, i64)>>> = Arc::default();
+
+    // The watcher: when does each accepted position appear in the read models? (Positions reach
+    // the read models out of order, across partitions: it asks for each one still missing.) It
+    // has a connection of its own, so that it never queues behind the load's requests.
+    let mut watch_conn = sqlx::PgConnection::connect_with(&pool.connect_options()).await?;
+    let watcher = {
+        let (seen, accepted) = (seen.clone(), accepted.clone());
+        tokio::spawn(async move {
+            loop {
+                let pending: Vec<i64> = {
+                    let seen = seen.lock().unwrap();
+                    accepted.lock().unwrap().keys().filter(|p| !seen.contains_key(*p)).copied().collect()
+                };
+                let rows: Vec<i64> =
+                    sqlx::query_scalar("SELECT position FROM read_model.audit_log WHERE position = ANY($1)")
+                        .bind(&pending)
+                        .fetch_all(&mut watch_conn)
+                        .await
+                        .unwrap_or_default();
+                let now = Instant::now();
+                {
+                    let mut seen = seen.lock().unwrap();
+                    for position in rows {
+                        seen.entry(position).or_insert(now);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let deadline = Instant::now() + duration;
+    let mut sent = 0usize;
+    let mut tasks = Vec::new();
+    while Instant::now() < deadline {
+        ticker.tick().await;
+        let (client, base, key) = (client.clone(), base.clone(), workspace.api_key.clone());
+        let (accepted, idle) = (accepted.clone(), idle.clone());
+        sent += 1;
+        let n = sent;
+        let next = idle.lock().unwrap().pop_front();
+        tasks.push(tokio::spawn(async move {
+            let definition = |steps: i64| {
+                let nodes: Vec<_> = (0..=steps)
+                    .map(|i| {
+                        json!({"id": format!("n{i}"), "type": if i == 0 { "trigger" } else { "action" },
+                        "name": format!("N{i}"), "position": {"x": i * 100, "y": 0}})
+                    })
+                    .collect();
+                let edges: Vec<_> = (1..=steps)
+                    .map(|i| json!({"id": format!("e{i}"), "source": format!("n{}", i - 1), "target": format!("n{i}")}))
+                    .collect();
+                json!({"nodes": nodes, "edges": edges})
+            };
+            let request = match &next {
+                Some((id, version)) => client
+                    .put(format!("{base}/workflows/{id}/definition"))
+                    .header("if-match", format!("\"{version}\""))
+                    .json(&json!({"definition": definition(*version), "message": format!("step {version}")})),
+                None => client
+                    .post(format!("{base}/workflows"))
+                    .json(&json!({"name": format!("Fresh {n}"), "definition": definition(0)})),
+            };
+            let Ok(response) = request.bearer_auth(&key).send().await else { return };
+            let at = Instant::now();
+            let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let Some(position) = header("x-consistency-token").and_then(|v| v.parse::<i64>().ok()) else { return };
+            accepted.lock().unwrap().insert(position, at);
+            let version = header("etag").and_then(|v| v.trim_matches('"').parse::<i64>().ok());
+            let id = match next {
+                Some((id, _)) => Some(id),
+                None => {
+                    response.json::<serde_json::Value>().await.ok().and_then(|b| b["id"].as_str().map(str::to_owned))
+                }
+            };
+            if let (Some(id), Some(version)) = (id, version)
+                && version <= CHANGES_PER_WORKFLOW
+            {
+                idle.lock().unwrap().push_back((id, version));
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    let settle = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < settle {
+        let done = { accepted.lock().unwrap().keys().all(|p| seen.lock().unwrap().contains_key(p)) };
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    watcher.abort();
+    let accepted = accepted.lock().unwrap();
+    let seen = seen.lock().unwrap();
+    let mut latencies: Vec<f64> = accepted
+        .iter()
+        .map(|(position, at)| {
+            seen.get(position).map_or(30_000.0, |visible| visible.saturating_duration_since(*at).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let pick =
+        |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(f64::NAN);
+    Ok(Freshness { p50: pick(0.5), p99: pick(0.99), sent, accepted: latencies.len() })
+}
+
+pub(super) struct Freshness {
+    pub p50: f64,
+    pub p99: f64,
+    pub sent: usize,
+    pub accepted: usize,
+}
