@@ -23,6 +23,17 @@ async fn events_reach_their_topics_in_stream_order_with_cloudevents_headers() {
     api.mixed_commands(6).await;
     let total =
         PgEventStore::new(db.pool.clone()).read_all(eventstore::LogCheckpoint::START, 10_000).await.unwrap().len();
+    // Read once the relay has everything acknowledged (its topics exist by then: a subscription
+    // to a topic not created yet fails).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = projections::status::status(&db.pool).await.unwrap();
+        if status.relay_position >= status.log_head {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the relay did not relay the log: {status:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", broker.addr())

@@ -30,7 +30,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection};
 
 use crate::cloudevents;
-use crate::kafka::{KafkaConfig, ensure_topics, existing_topics, topic_for};
+use crate::kafka::{KafkaConfig, all_topics, ensure_topics, existing_topics, topic_for};
 
 /// The advisory lock that elects the leader.
 const LEADER_LOCK: i64 = 0x666c_6f77_7265_6c61; // "flowrela"
@@ -185,7 +185,9 @@ impl Relay {
             tracing::warn!(topics = ?lost, "topics the broker had acknowledged records on are gone");
             self.restart_after_data_loss(conn).await?;
         }
-        ensure_topics(&self.kafka).await?;
+        if all_topics().iter().any(|t| !existing.contains(t)) {
+            ensure_topics(&self.kafka).await?;
+        }
         Ok(!lost.is_empty())
     }
 

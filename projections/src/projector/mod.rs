@@ -107,16 +107,13 @@ impl Projector {
         let dead_letters: FutureProducer = self.kafka.client().set("acks", "all").create()?;
         tracing::info!(group = %self.group, "projector consuming");
         loop {
-            // Any error (a broker gone, a partition lost) drops this consumer: `run` makes a new
-            // one. Besides being the simplest recovery, it works around a librdkafka 2.12 crash:
-            // a consumer that outlives a broker restarting empty (Tansu's memory storage) can
-            // apply fetch-response leader hints without a topic name or id and crash.
+            // Any error (a broker gone, a partition lost), every broker down, or an assignment that
+            // could not be positioned drops this consumer: `run` makes a new one (and see
+            // `context` for the librdkafka crash this avoids). Checked at least every 100 ms.
+            anyhow::ensure!(!consumer.context().must_be_replaced(), "the consumer must be replaced");
             let first = match tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await {
                 Ok(received) => received.map_err(|e| anyhow::anyhow!("consumer error: {e}"))?.detach(),
-                Err(_idle) => {
-                    anyhow::ensure!(!consumer.context().must_be_replaced(), "the consumer must be replaced");
-                    continue;
-                }
+                Err(_idle) => continue,
             };
             // Gather what arrives within a few milliseconds: one transaction per batch is what
             // keeps up with a steady stream of events.
@@ -128,7 +125,6 @@ impl Projector {
                     _ => break,
                 }
             }
-            anyhow::ensure!(!consumer.context().must_be_replaced(), "the consumer must be replaced");
             let epochs = consumer.context().epochs();
             let book = OffsetBook { group: &self.group, epochs: &epochs };
             let applying = std::time::Instant::now();
