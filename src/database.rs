@@ -3,7 +3,6 @@
 use anyhow::Context;
 use eventstore::MIGRATOR;
 use sqlx::migrate::MigrateDatabase;
-use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres};
 
 /// Creates the database of `url` if it does not exist, then applies every pending migration.
@@ -20,8 +19,7 @@ pub async fn migrate(url: &str) -> anyhow::Result<usize> {
 }
 
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
-    PgPoolOptions::new()
-        .max_connections(max_connections)
+    eventstore::pool_options(max_connections)
         .connect(url)
         .await
         .with_context(|| format!("cannot connect to {}", redact(url)))

@@ -38,14 +38,12 @@ pub async fn apply(
     stream_id: &StreamId,
     events: &[Event],
 ) -> Result<(), ApiError> {
-    for event in events {
-        for effect in effects(workspace_id, stream_id, event) {
-            let done = effect.statement.execute(&mut *conn).await.map_err(on_unique)?;
-            if let Some(quota) = effect.quota
-                && done.rows_affected() == 0
-            {
-                return Err(ApiError::conflict(format!("the workspace's plan allows no more {quota}")));
-            }
+    for effect in events.iter().filter_map(|event| effect(workspace_id, stream_id, event)) {
+        let done = effect.statement.execute(&mut *conn).await.map_err(on_unique)?;
+        if let Some(quota) = effect.quota
+            && done.rows_affected() == 0
+        {
+            return Err(ApiError::conflict(format!("the workspace's plan allows no more {quota}")));
         }
     }
     Ok(())
@@ -53,14 +51,16 @@ pub async fn apply(
 
 /// Whether any of `events` changes the index (most workflow edits do not).
 pub fn affected_by(stream_id: &StreamId, events: &[Event]) -> bool {
-    events.iter().any(|event| !effects(Uuid::nil(), stream_id, event).is_empty())
+    events.iter().any(|event| effect(Uuid::nil(), stream_id, event).is_some())
 }
 
-fn effects(workspace_id: Uuid, stream_id: &StreamId, event: &Event) -> Vec<Effect> {
+/// What `event` changes in the index: one statement at most, so that a command's index
+/// writes cost one round trip.
+fn effect(workspace_id: Uuid, stream_id: &StreamId, event: &Event) -> Option<Effect> {
     match event {
-        Event::Workspace(event) => workspace_effects(workspace_id, event),
-        Event::ApiKey(event) => api_key_effects(workspace_id, stream_id.id(), event),
-        Event::Workflow(event) => workflow_effects(workspace_id, stream_id.id(), event),
+        Event::Workspace(event) => workspace_effect(workspace_id, event),
+        Event::ApiKey(event) => api_key_effect(workspace_id, stream_id.id(), event),
+        Event::Workflow(event) => workflow_effect(workspace_id, stream_id.id(), event),
     }
 }
 
@@ -70,7 +70,7 @@ fn plan_limits(plan: Plan) -> (i32, i32) {
     (clamp(quotas.max_workflows), clamp(quotas.max_api_keys))
 }
 
-fn workspace_effects(workspace_id: Uuid, event: &WorkspaceEvent) -> Vec<Effect> {
+fn workspace_effect(workspace_id: Uuid, event: &WorkspaceEvent) -> Option<Effect> {
     let statement = match event {
         WorkspaceEvent::Created(e) => {
             let (max_workflows, max_api_keys) = plan_limits(e.plan);
@@ -111,95 +111,84 @@ fn workspace_effects(workspace_id: Uuid, event: &WorkspaceEvent) -> Vec<Effect> 
                 .bind(workspace_id)
                 .bind(e.user_id)
         }
-        _ => return vec![],
+        _ => return None,
     };
-    vec![statement.into()]
+    Some(statement.into())
 }
 
-/// Counts one more active workflow or API key, unless the plan's limit is reached.
-fn take_quota(workspace_id: Uuid, counter: &'static str, quota: &'static str) -> Effect {
-    let sql = match counter {
-        "workflows" => {
-            "UPDATE security.workspaces SET active_workflows = active_workflows + 1
-             WHERE workspace_id = $1 AND active_workflows < max_workflows"
-        }
-        _ => {
-            "UPDATE security.workspaces SET active_api_keys = active_api_keys + 1
-             WHERE workspace_id = $1 AND active_api_keys < max_api_keys"
-        }
-    };
-    Effect { statement: sqlx::query(sql).bind(workspace_id), quota: Some(quota) }
-}
+// A change that also moves a quota counter is one statement: the change runs as a CTE of the
+// counter's UPDATE on the workspace's row. That row stays locked until commit (creates in one
+// workspace queue on it), so it is the last statement before the commit. A counter that would
+// pass the plan's limit matches no row: the quota is exhausted.
 
-fn api_key_effects(workspace_id: Uuid, key_id: Uuid, event: &ApiKeyEvent) -> Vec<Effect> {
-    match event {
-        ApiKeyEvent::Issued(e) => vec![
-            take_quota(workspace_id, "api_keys", "active API keys"),
-            sqlx::query(
-                "INSERT INTO security.api_keys (key_id, workspace_id, prefix, key_hash, role, user_id, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(key_id)
-            .bind(workspace_id)
-            .bind(e.prefix.clone())
-            .bind(e.key_hash.clone())
-            .bind(e.role.as_str())
-            .bind(e.user_id)
-            .bind(e.expires_at)
-            .into(),
-        ],
-        ApiKeyEvent::Rotated(e) => vec![
+const ISSUE_API_KEY: &str = "WITH issued AS (
+        INSERT INTO security.api_keys (key_id, workspace_id, prefix, key_hash, role, user_id, expires_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7))
+    UPDATE security.workspaces SET active_api_keys = active_api_keys + 1
+    WHERE workspace_id = $2 AND active_api_keys < max_api_keys";
+
+const REVOKE_API_KEY: &str = "WITH revoked AS (UPDATE security.api_keys SET revoked_at = now() WHERE key_id = $1)
+    UPDATE security.workspaces SET active_api_keys = active_api_keys - 1 WHERE workspace_id = $2";
+
+const CREATE_WORKFLOW: &str = "WITH reserved AS (
+        INSERT INTO security.workflow_names (workflow_id, workspace_id, name_key) VALUES ($1, $2, $3))
+    UPDATE security.workspaces SET active_workflows = active_workflows + 1
+    WHERE workspace_id = $2 AND active_workflows < max_workflows";
+
+const ARCHIVE_WORKFLOW: &str =
+    "WITH archived AS (UPDATE security.workflow_names SET archived = true WHERE workflow_id = $1)
+    UPDATE security.workspaces SET active_workflows = active_workflows - 1 WHERE workspace_id = $2";
+
+const RESTORE_WORKFLOW: &str =
+    "WITH restored AS (UPDATE security.workflow_names SET archived = false WHERE workflow_id = $1)
+    UPDATE security.workspaces SET active_workflows = active_workflows + 1
+    WHERE workspace_id = $2 AND active_workflows < max_workflows";
+
+fn api_key_effect(workspace_id: Uuid, key_id: Uuid, event: &ApiKeyEvent) -> Option<Effect> {
+    let effect = match event {
+        ApiKeyEvent::Issued(e) => Effect {
+            statement: sqlx::query(ISSUE_API_KEY)
+                .bind(key_id)
+                .bind(workspace_id)
+                .bind(e.prefix.clone())
+                .bind(e.key_hash.clone())
+                .bind(e.role.as_str())
+                .bind(e.user_id)
+                .bind(e.expires_at),
+            quota: Some("active API keys"),
+        },
+        ApiKeyEvent::Rotated(e) => {
             sqlx::query("UPDATE security.api_keys SET prefix = $2, key_hash = $3 WHERE key_id = $1")
                 .bind(key_id)
                 .bind(e.prefix.clone())
                 .bind(e.key_hash.clone())
-                .into(),
-        ],
-        ApiKeyEvent::Revoked(_) => vec![
-            sqlx::query("UPDATE security.api_keys SET revoked_at = now() WHERE key_id = $1").bind(key_id).into(),
-            sqlx::query("UPDATE security.workspaces SET active_api_keys = active_api_keys - 1 WHERE workspace_id = $1")
-                .bind(workspace_id)
-                .into(),
-        ],
-    }
+                .into()
+        }
+        ApiKeyEvent::Revoked(_) => sqlx::query(REVOKE_API_KEY).bind(key_id).bind(workspace_id).into(),
+    };
+    Some(effect)
 }
 
-fn workflow_effects(workspace_id: Uuid, workflow_id: Uuid, event: &WorkflowEvent) -> Vec<Effect> {
-    match event {
-        WorkflowEvent::Created(e) => vec![
-            take_quota(workspace_id, "workflows", "active workflows"),
-            sqlx::query(
-                "INSERT INTO security.workflow_names (workflow_id, workspace_id, name_key) VALUES ($1, $2, $3)",
-            )
-            .bind(workflow_id)
-            .bind(workspace_id)
-            .bind(name_key(&e.name))
-            .into(),
-        ],
-        WorkflowEvent::DetailsChanged(e) => vec![
+fn workflow_effect(workspace_id: Uuid, workflow_id: Uuid, event: &WorkflowEvent) -> Option<Effect> {
+    let effect = match event {
+        WorkflowEvent::Created(e) => Effect {
+            statement: sqlx::query(CREATE_WORKFLOW).bind(workflow_id).bind(workspace_id).bind(name_key(&e.name)),
+            quota: Some("active workflows"),
+        },
+        WorkflowEvent::DetailsChanged(e) => {
             sqlx::query("UPDATE security.workflow_names SET name_key = $2 WHERE workflow_id = $1")
                 .bind(workflow_id)
                 .bind(name_key(&e.name))
-                .into(),
-        ],
-        WorkflowEvent::Archived(_) => vec![
-            sqlx::query("UPDATE security.workflow_names SET archived = true WHERE workflow_id = $1")
-                .bind(workflow_id)
-                .into(),
-            sqlx::query(
-                "UPDATE security.workspaces SET active_workflows = active_workflows - 1 WHERE workspace_id = $1",
-            )
-            .bind(workspace_id)
-            .into(),
-        ],
-        WorkflowEvent::Restored(_) => vec![
-            take_quota(workspace_id, "workflows", "active workflows"),
-            sqlx::query("UPDATE security.workflow_names SET archived = false WHERE workflow_id = $1")
-                .bind(workflow_id)
-                .into(),
-        ],
-        _ => vec![],
-    }
+                .into()
+        }
+        WorkflowEvent::Archived(_) => sqlx::query(ARCHIVE_WORKFLOW).bind(workflow_id).bind(workspace_id).into(),
+        WorkflowEvent::Restored(_) => Effect {
+            statement: sqlx::query(RESTORE_WORKFLOW).bind(workflow_id).bind(workspace_id),
+            quota: Some("active workflows"),
+        },
+        _ => return None,
+    };
+    Some(effect)
 }
 
 /// Unique violations become 409s that say what is taken; anything else is internal.

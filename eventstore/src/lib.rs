@@ -18,7 +18,7 @@ pub mod conformance;
 pub mod testing;
 
 pub use error::{StoreError, is_transient_sql};
-pub use postgres::{MIGRATOR, PgAppendTransaction, PgEventStore};
+pub use postgres::{MIGRATOR, PgAppendTransaction, PgEventStore, pool_options};
 pub use store::{
     AppendResult, AppendTransaction, BrokenLink, Direction, EventStore, ExpectedVersion, GlobalEvent, LogCheckpoint,
     StreamInfo, StreamRead, TransactionalEventStore, VerifyReport,

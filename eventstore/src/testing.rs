@@ -5,7 +5,7 @@
 //! applied; it is dropped when the value is dropped. A test that cannot reach the server fails
 //! with a message saying so: it never passes without a database.
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 
 use crate::postgres::{MIGRATOR, PgEventStore};
@@ -30,8 +30,7 @@ impl TestDatabase {
             .unwrap_or_else(|e| panic!("tests need PostgreSQL at {url} (set DATABASE_URL): cannot connect: {e}"));
         sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create test database");
         admin.close().await.ok();
-        let pool = PgPoolOptions::new()
-            .max_connections(20)
+        let pool = crate::pool_options(20)
             .connect_with(server.clone().database(&name))
             .await
             .expect("connect to test database");

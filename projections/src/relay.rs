@@ -26,7 +26,7 @@ use eventstore::{EventStore, GlobalEvent, LogCheckpoint, PgEventStore};
 use futures::FutureExt;
 use futures::stream::{FuturesOrdered, StreamExt};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 
 use crate::cloudevents;
@@ -84,7 +84,7 @@ impl Relay {
         }
         tracing::info!("relay elected leader");
         metrics::gauge!("relay_leader").set(1.0);
-        let reader = PgPoolOptions::new().max_connections(1).connect_with(options).await?;
+        let reader = eventstore::pool_options(1).connect_with(options).await?;
         let result = self.lead(&mut conn, &PgEventStore::new(reader)).await;
         metrics::gauge!("relay_leader").set(0.0);
         result

@@ -49,10 +49,23 @@ pub(super) struct RawInsert {
     workspace_id: Uuid,
     batch: usize,
     version: i64,
+    /// The row to insert as the `n`th event of the stream.
+    sample: fn(Uuid, usize) -> NewEvent,
 }
 
 impl RawInsert {
     pub(super) fn clients(pool: &PgPool, clients: usize, batch: usize) -> Vec<Self> {
+        Self::clients_writing(pool, clients, batch, sample_event)
+    }
+
+    /// Clients inserting the rows `sample` makes, so that a baseline writes what the case it is
+    /// compared with writes.
+    pub(super) fn clients_writing(
+        pool: &PgPool,
+        clients: usize,
+        batch: usize,
+        sample: fn(Uuid, usize) -> NewEvent,
+    ) -> Vec<Self> {
         (0..clients)
             .map(|_| RawInsert {
                 pool: pool.clone(),
@@ -60,6 +73,7 @@ impl RawInsert {
                 workspace_id: Uuid::now_v7(),
                 batch,
                 version: 0,
+                sample,
             })
             .collect()
     }
@@ -67,7 +81,8 @@ impl RawInsert {
 
 impl Workload for RawInsert {
     async fn once(&mut self) -> anyhow::Result<u64> {
-        let events: Vec<NewEvent> = (0..self.batch).map(|n| sample_event(self.workspace_id, n)).collect();
+        let first = self.version as usize;
+        let events: Vec<NewEvent> = (first..first + self.batch).map(|n| (self.sample)(self.workspace_id, n)).collect();
         let versions: Vec<i64> = (1..=self.batch as i64).map(|v| self.version + v).collect();
         self.version += self.batch as i64;
         let mut tx = self.pool.begin().await?;
@@ -110,7 +125,8 @@ struct StoreAppend {
 
 impl Workload for StoreAppend {
     async fn once(&mut self) -> anyhow::Result<u64> {
-        let events: Vec<NewEvent> = (0..self.batch).map(|n| sample_event(self.workspace_id, n)).collect();
+        let first = self.version as usize;
+        let events: Vec<NewEvent> = (first..first + self.batch).map(|n| sample_event(self.workspace_id, n)).collect();
         let result = self.store.append_to_stream(&self.stream, ExpectedVersion::Exact(self.version), events).await?;
         self.version = result.last_version;
         Ok(self.batch as u64)

@@ -2,13 +2,17 @@
 //! the aggregate, deciding, appending with the security index) against raw single-row INSERT
 //! transactions, from the same number of clients, in the same run.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 use commands::CommandApi;
 use commands::bootstrap::create_workspace;
 use event_schemas::types::Plan;
+use event_schemas::workflow::WorkflowDefinitionChanged;
+use event_schemas::{Actor, Event, NewEvent, WorkflowEvent};
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use super::LoadArgs;
 use super::append::{RawInsert, fresh_database, print_ratio, print_row};
@@ -21,13 +25,40 @@ pub struct CommandsArgs {
 }
 
 /// One HTTP client: creates a workflow, then changes its definition with `If-Match`, and again.
+/// Bodies are serialized once, up front: the load generator shares the two cores with the
+/// server, and what it spends is not what is measured.
 struct HttpClient {
     client: reqwest::Client,
     base: String,
-    key: String,
+    authorization: String,
+    bodies: Arc<Bodies>,
     /// The workflow being changed, with its version; `None` means create one next.
     current: Option<(String, i64)>,
     created: u64,
+}
+
+/// The request bodies: a create's (its name is appended per request) and one per definition.
+struct Bodies {
+    /// `{"description": …, "tags": […], "definition": {…}, "name": "` without the name's end.
+    create_prefix: String,
+    /// Definition changes, chosen by the workflow's version.
+    changes: Vec<String>,
+}
+
+impl Bodies {
+    fn new() -> Self {
+        let create = json!({"description": "benchmark", "tags": ["bench"], "definition": definition(2)}).to_string();
+        let create_prefix = format!("{},\"name\":\"", create.strip_suffix('}').expect("an object"));
+        let changes = (0..5).map(|n| json!({"definition": definition(2 + n), "message": "tune"}).to_string()).collect();
+        Self { create_prefix, changes }
+    }
+}
+
+/// What a command answers that the client needs next.
+#[derive(serde::Deserialize)]
+struct Answer {
+    id: String,
+    version: i64,
 }
 
 pub(super) fn definition(steps: u64) -> Value {
@@ -41,31 +72,43 @@ pub(super) fn definition(steps: u64) -> Value {
     json!({"nodes": nodes, "edges": edges})
 }
 
+/// The event a definition change over HTTP appends, as the raw baseline's row: the same payload,
+/// actor and ids, so that both sides write rows of the same size.
+fn command_event(workspace_id: Uuid, n: usize) -> NewEvent {
+    let definition = serde_json::from_value(definition(2 + n as u64 % 5)).expect("a valid definition");
+    let event = Event::from(WorkflowEvent::from(WorkflowDefinitionChanged { definition, message: "tune".into() }));
+    NewEvent::now(workspace_id, Actor::api_key(Uuid::now_v7()), &event)
+        .with_correlation(Some(Uuid::now_v7().to_string()), Some(Uuid::now_v7().to_string()))
+}
+
 impl Workload for HttpClient {
     async fn once(&mut self) -> anyhow::Result<u64> {
         let (request, expected) = match &self.current {
             None => {
                 self.created += 1;
-                let name = format!("Bench {} {}", uuid::Uuid::now_v7().simple(), self.created);
                 let body =
-                    json!({"name": name, "description": "benchmark", "tags": ["bench"], "definition": definition(2)});
-                (self.client.post(format!("{}/workflows", self.base)).json(&body), 201)
+                    format!("{}Bench {} {}\"}}", self.bodies.create_prefix, Uuid::now_v7().simple(), self.created);
+                (self.client.post(format!("{}/workflows", self.base)).body(body), 201)
             }
             Some((id, version)) => {
-                let body = json!({"definition": definition(2 + *version as u64 % 5), "message": "tune"});
+                let body = self.bodies.changes[*version as usize % 5].clone();
                 let request = self
                     .client
                     .put(format!("{}/workflows/{id}/definition", self.base))
                     .header("If-Match", format!("\"{version}\""))
-                    .json(&body);
+                    .body(body);
                 (request, 200)
             }
         };
-        let response = request.bearer_auth(&self.key).send().await?;
+        let response = request
+            .header(reqwest::header::AUTHORIZATION, &self.authorization)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .send()
+            .await?;
         let status = response.status().as_u16();
-        let body: Value = response.json().await?;
-        anyhow::ensure!(status == expected, "unexpected {status}: {body}");
-        let (id, version) = (body["id"].as_str().unwrap_or_default().to_owned(), body["version"].as_i64().unwrap_or(0));
+        let body = response.bytes().await?;
+        anyhow::ensure!(status == expected, "unexpected {status}: {}", String::from_utf8_lossy(&body));
+        let Answer { id, version } = serde_json::from_slice(&body)?;
         // Five changes per workflow, then a new one.
         self.current = (version < 6).then_some((id, version));
         Ok(1)
@@ -86,13 +129,15 @@ pub async fn run(database_url: &str, args: CommandsArgs) -> anyhow::Result<()> {
         args.load.seconds, args.load.warmup_seconds
     );
     let (warmup, duration) = (Duration::from_secs(args.load.warmup_seconds), Duration::from_secs(args.load.seconds));
-    let raw = measure(RawInsert::clients(&pool, clients, 1), warmup, duration).await?;
+    let raw = measure(RawInsert::clients_writing(&pool, clients, 1, command_event), warmup, duration).await?;
     print_row("(a) raw INSERT, 1 row per transaction", &raw);
+    let bodies = Arc::new(Bodies::new());
     let http_clients = (0..clients)
         .map(|_| HttpClient {
             client: reqwest::Client::new(),
             base: base.clone(),
-            key: workspace.api_key.clone(),
+            authorization: format!("Bearer {}", workspace.api_key),
+            bodies: bodies.clone(),
             current: None,
             created: 0,
         })

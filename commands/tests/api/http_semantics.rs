@@ -183,6 +183,13 @@ async fn plan_quotas_hold_and_archiving_frees_a_slot() {
     let statuses: Vec<u16> = futures::future::join_all(attempts).await.iter().map(|r| r.status).collect();
     assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 20, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 4, "{statuses:?}");
+    // A refused create leaves no name reserved.
+    let reserved: (i64,) = sqlx::query_as("SELECT count(*) FROM security.workflow_names WHERE workspace_id = $1")
+        .bind(workspace)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(reserved.0, 20);
     let first: (uuid::Uuid,) =
         sqlx::query_as("SELECT workflow_id FROM security.workflow_names WHERE workspace_id = $1 LIMIT 1")
             .bind(workspace)
@@ -193,6 +200,37 @@ async fn plan_quotas_hold_and_archiving_frees_a_slot() {
     assert_eq!(app.send("POST", &archive, Some(&key), None, &[("If-Match", "\"1\"")]).await.status, 200);
     assert_eq!(app.send("POST", &path, Some(&key), Some(create(99)), &[]).await.status, 201);
     app.send("POST", &path, Some(&key), Some(create(100)), &[]).await.assert_problem(409, "CONFLICT");
+}
+
+#[tokio::test]
+async fn the_api_key_quota_holds_and_revoking_frees_a_slot() {
+    let app = TestApp::spawn().await;
+    let (workspace, key) = app.other_workspace().await; // on the free plan: 10 active API keys
+    let path = format!("/v1/workspaces/{workspace}/api-keys");
+    let issue = |n: usize| json!({"name": format!("key {n}"), "role": "viewer"});
+    // The bootstrap key is one of the ten.
+    let attempts = (0..12).map(|n| app.send("POST", &path, Some(&key), Some(issue(n)), &[]));
+    let responses = futures::future::join_all(attempts).await;
+    let issued: Vec<_> = responses.iter().filter(|r| r.status == 201).collect();
+    assert_eq!(issued.len(), 9, "{:?}", responses.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert_eq!(responses.iter().filter(|r| r.status == 409).count(), 3);
+    let counted: (i32,) = sqlx::query_as("SELECT active_api_keys FROM security.workspaces WHERE workspace_id = $1")
+        .bind(workspace)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(counted.0, 10);
+    // A refused issue leaves no key behind in the index.
+    let keys: (i64,) = sqlx::query_as("SELECT count(*) FROM security.api_keys WHERE workspace_id = $1")
+        .bind(workspace)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(keys.0, 10);
+    let revoke = format!("{path}/{}", issued[0].id());
+    assert_eq!(app.send("DELETE", &revoke, Some(&key), None, &[]).await.status, 204);
+    assert_eq!(app.send("POST", &path, Some(&key), Some(issue(99)), &[]).await.status, 201);
+    app.send("POST", &path, Some(&key), Some(issue(100)), &[]).await.assert_problem(409, "CONFLICT");
 }
 
 /// Two instances of the API on one database: each caches aggregate states, and neither ever
