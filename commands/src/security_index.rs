@@ -117,9 +117,10 @@ fn workspace_effect(workspace_id: Uuid, event: &WorkspaceEvent) -> Option<Effect
 }
 
 // A change that also moves a quota counter is one statement: the change runs as a CTE of the
-// counter's UPDATE on the workspace's row. That row stays locked until commit (creates in one
-// workspace queue on it), so it is the last statement before the commit. A counter that would
-// pass the plan's limit matches no row: the quota is exhausted.
+// counter's UPDATE on the workspace's row, one round trip instead of two. That row stays locked
+// until commit (creates in one workspace queue on it), which is why `execute::commit` writes the
+// index after the append. A counter that would pass the plan's limit matches no row: the quota is
+// exhausted, and the caller's transaction, CTE included, is rolled back.
 
 const ISSUE_API_KEY: &str = "WITH issued AS (
         INSERT INTO security.api_keys (key_id, workspace_id, prefix, key_hash, role, user_id, expires_at)
