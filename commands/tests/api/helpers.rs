@@ -174,6 +174,12 @@ impl TestApp {
         (created.workspace_id, created.api_key)
     }
 
+    /// A count or counter of the security index: `sql` selects one `bigint` for the workspace `$1`.
+    pub async fn index_number(&self, sql: &str, workspace_id: Uuid) -> i64 {
+        let (number,): (i64,) = sqlx::query_as(sql).bind(workspace_id).fetch_one(&self.db.pool).await.unwrap();
+        number
+    }
+
     pub async fn events(&self, stream: &str) -> Vec<RecordedEvent> {
         self.db.store().read_stream(&stream.parse().unwrap(), StreamRead::all()).await.unwrap()
     }

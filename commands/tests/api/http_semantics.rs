@@ -184,12 +184,8 @@ async fn plan_quotas_hold_and_archiving_frees_a_slot() {
     assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 20, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 4, "{statuses:?}");
     // A refused create leaves no name reserved.
-    let reserved: (i64,) = sqlx::query_as("SELECT count(*) FROM security.workflow_names WHERE workspace_id = $1")
-        .bind(workspace)
-        .fetch_one(&app.db.pool)
-        .await
-        .unwrap();
-    assert_eq!(reserved.0, 20);
+    let reserved = app.index_number("SELECT count(*) FROM security.workflow_names WHERE workspace_id = $1", workspace);
+    assert_eq!(reserved.await, 20);
     let first: (uuid::Uuid,) =
         sqlx::query_as("SELECT workflow_id FROM security.workflow_names WHERE workspace_id = $1 LIMIT 1")
             .bind(workspace)
@@ -214,19 +210,11 @@ async fn the_api_key_quota_holds_and_revoking_frees_a_slot() {
     let issued: Vec<_> = responses.iter().filter(|r| r.status == 201).collect();
     assert_eq!(issued.len(), 9, "{:?}", responses.iter().map(|r| r.status).collect::<Vec<_>>());
     assert_eq!(responses.iter().filter(|r| r.status == 409).count(), 3);
-    let counted: (i32,) = sqlx::query_as("SELECT active_api_keys FROM security.workspaces WHERE workspace_id = $1")
-        .bind(workspace)
-        .fetch_one(&app.db.pool)
-        .await
-        .unwrap();
-    assert_eq!(counted.0, 10);
+    let counted = "SELECT active_api_keys::bigint FROM security.workspaces WHERE workspace_id = $1";
+    assert_eq!(app.index_number(counted, workspace).await, 10);
     // A refused issue leaves no key behind in the index.
-    let keys: (i64,) = sqlx::query_as("SELECT count(*) FROM security.api_keys WHERE workspace_id = $1")
-        .bind(workspace)
-        .fetch_one(&app.db.pool)
-        .await
-        .unwrap();
-    assert_eq!(keys.0, 10);
+    let keys = "SELECT count(*) FROM security.api_keys WHERE workspace_id = $1";
+    assert_eq!(app.index_number(keys, workspace).await, 10);
     let revoke = format!("{path}/{}", issued[0].id());
     assert_eq!(app.send("DELETE", &revoke, Some(&key), None, &[]).await.status, 204);
     assert_eq!(app.send("POST", &path, Some(&key), Some(issue(99)), &[]).await.status, 201);
