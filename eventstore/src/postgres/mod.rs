@@ -46,8 +46,9 @@ impl PgEventStore {
 /// before use only when it sat idle for more than a second.
 ///
 /// sqlx pings every connection when it goes back to the pool and, by default, again when it is
-/// taken out: two extra round trips around every statement sent through the pool, which cost
-/// the command path a quarter of its throughput. A connection that passed its release ping
+/// taken out: two extra round trips around every statement sent through the pool (the command
+/// path gained about a sixth of its throughput without the second, docs/benchmarks.md). A
+/// connection that passed its release ping
 /// moments ago is alive as far as a ping can tell (either could die right after anyway); one
 /// that idled longer, e.g. across a server restart, is checked, and replaced if dead.
 pub fn pool_options(max_connections: u32) -> PgPoolOptions {
