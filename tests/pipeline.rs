@@ -13,7 +13,7 @@ use rdkafka::message::Headers;
 use rdkafka::{ClientConfig, Message};
 use support::broker::Broker;
 use support::fold::assert_read_models_match_store;
-use support::{Api, spawn_projector, spawn_relay, wait_until_projected};
+use support::{Api, spawn_projector, spawn_relay, wait_until_projected, wait_until_relayed};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn events_reach_their_topics_in_stream_order_with_cloudevents_headers() {
@@ -23,17 +23,9 @@ async fn events_reach_their_topics_in_stream_order_with_cloudevents_headers() {
     api.mixed_commands(6).await;
     let total =
         PgEventStore::new(db.pool.clone()).read_all(eventstore::LogCheckpoint::START, 10_000).await.unwrap().len();
-    // Read once the relay has everything acknowledged (its topics exist by then: a subscription
-    // to a topic not created yet fails).
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let status = projections::status::status(&db.pool).await.unwrap();
-        if status.relay_position >= status.log_head {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "the relay did not relay the log: {status:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Read once the relay has everything acknowledged (a subscription to a topic not created yet
+    // fails).
+    wait_until_relayed(&db.pool, Duration::from_secs(30)).await;
 
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", broker.addr())

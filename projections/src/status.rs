@@ -64,14 +64,25 @@ pub async fn status(pool: &PgPool) -> Result<Status, sqlx::Error> {
 /// Waits until every event of the log is applied by every projection (lag 0 everywhere), for at
 /// most `timeout`; the error carries the last status seen.
 pub async fn wait_until_caught_up(pool: &PgPool, timeout: Duration) -> anyhow::Result<()> {
+    wait_for(pool, timeout, "the projections caught up", |s| s.projections.iter().all(|p| p.lag == 0)).await
+}
+
+/// Polls the status until `reached` holds, for at most `timeout`; the error names `what` and
+/// carries the last status seen.
+pub async fn wait_for(
+    pool: &PgPool,
+    timeout: Duration,
+    what: &str,
+    reached: impl Fn(&Status) -> bool,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
         let status = status(pool).await?;
-        if status.projections.iter().all(|p| p.lag == 0) {
+        if reached(&status) {
             return Ok(());
         }
         if Instant::now() >= deadline {
-            anyhow::bail!("the projections did not catch up in {timeout:?}: {}", serde_json::to_string(&status)?);
+            anyhow::bail!("not {what} in {timeout:?}: {}", serde_json::to_string(&status)?);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

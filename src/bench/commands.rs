@@ -2,7 +2,7 @@
 //! the aggregate, deciding, appending with the security index) against raw single-row INSERT
 //! transactions, from the same number of clients, in the same run.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use clap::Args;
@@ -73,11 +73,20 @@ pub(super) fn definition(steps: u64) -> Value {
 }
 
 /// The event a definition change over HTTP appends, as the raw baseline's row: the same payload,
-/// actor and ids, so that both sides write rows of the same size.
+/// actor and ids, so that both sides write rows of the same size. Its five events are made once,
+/// as the HTTP side's bodies are.
 fn command_event(workspace_id: Uuid, n: usize) -> NewEvent {
-    let definition = serde_json::from_value(definition(2 + n as u64 % 5)).expect("a valid definition");
-    let event = Event::from(WorkflowEvent::from(WorkflowDefinitionChanged { definition, message: "tune".into() }));
-    NewEvent::now(workspace_id, Actor::api_key(Uuid::now_v7()), &event)
+    static EVENTS: OnceLock<Vec<Event>> = OnceLock::new();
+    let events = EVENTS.get_or_init(|| {
+        (0..5)
+            .map(|n| {
+                let definition = serde_json::from_value(definition(2 + n)).expect("a valid definition");
+                Event::from(WorkflowEvent::from(WorkflowDefinitionChanged { definition, message: "tune".into() }))
+            })
+            .collect()
+    });
+    let event = &events[n % 5];
+    NewEvent::now(workspace_id, Actor::api_key(Uuid::now_v7()), event)
         .with_correlation(Some(Uuid::now_v7().to_string()), Some(Uuid::now_v7().to_string()))
 }
 

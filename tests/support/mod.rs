@@ -150,3 +150,10 @@ pub fn spawn_projector(db: &eventstore::testing::TestDatabase, broker: &broker::
 pub async fn wait_until_projected(pool: &PgPool, timeout: Duration) {
     projections::status::wait_until_caught_up(pool, timeout).await.unwrap();
 }
+
+/// Waits until the relay has every event of the log acknowledged by the broker (its topics exist
+/// by then), or fails the test.
+pub async fn wait_until_relayed(pool: &PgPool, timeout: Duration) {
+    let relayed = |s: &projections::status::Status| s.relay_position >= s.log_head;
+    projections::status::wait_for(pool, timeout, "relayed", relayed).await.unwrap();
+}
