@@ -64,11 +64,11 @@ pub async fn status(pool: &PgPool) -> Result<Status, sqlx::Error> {
 /// Waits until every event of the log is applied by every projection (lag 0 everywhere), for at
 /// most `timeout`; the error carries the last status seen.
 pub async fn wait_until_caught_up(pool: &PgPool, timeout: Duration) -> anyhow::Result<()> {
-    wait_for(pool, timeout, "the projections caught up", |s| s.projections.iter().all(|p| p.lag == 0)).await
+    wait_for(pool, timeout, "the projections to catch up", |s| s.projections.iter().all(|p| p.lag == 0)).await
 }
 
-/// Polls the status until `reached` holds, for at most `timeout`; the error names `what` and
-/// carries the last status seen.
+/// Polls the status until `reached` holds, for at most `timeout`; the error names `what` was
+/// awaited and carries the last status seen.
 pub async fn wait_for(
     pool: &PgPool,
     timeout: Duration,
@@ -82,7 +82,7 @@ pub async fn wait_for(
             return Ok(());
         }
         if Instant::now() >= deadline {
-            anyhow::bail!("not {what} in {timeout:?}: {}", serde_json::to_string(&status)?);
+            anyhow::bail!("waited {timeout:?} for {what} in vain: {}", serde_json::to_string(&status)?);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

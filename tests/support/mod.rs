@@ -155,5 +155,5 @@ pub async fn wait_until_projected(pool: &PgPool, timeout: Duration) {
 /// by then), or fails the test.
 pub async fn wait_until_relayed(pool: &PgPool, timeout: Duration) {
     let relayed = |s: &projections::status::Status| s.relay_position >= s.log_head;
-    projections::status::wait_for(pool, timeout, "relayed", relayed).await.unwrap();
+    projections::status::wait_for(pool, timeout, "the relay to relay the log", relayed).await.unwrap();
 }
