@@ -70,6 +70,13 @@ pub struct KafkaArgs {
     /// side, kept across restarts (default: flowfuse-projector-<hostname>).
     #[arg(long, env = "PROJECTOR_INSTANCE_ID")]
     pub projector_instance_id: Option<String>,
+    /// Longest time, in milliseconds, the broker may hold the projector's fetch when it has no new
+    /// records (librdkafka's fetch.wait.max.ms). Tansu answers only when it runs out, so it adds to
+    /// every event's latency there; Apache Kafka answers as soon as records arrive, so on a real
+    /// cluster a larger value (100-500) only saves idle requests.
+    #[arg(long, env = "PROJECTOR_FETCH_WAIT_MS", default_value_t = projections::projector::DEFAULT_FETCH_WAIT.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub projector_fetch_wait_ms: u64,
 }
 
 impl KafkaArgs {
@@ -82,7 +89,10 @@ impl KafkaArgs {
             .map(|h| h.trim().to_owned())
             .unwrap_or_else(|_| "localhost".to_owned());
         let instance = self.projector_instance_id.clone().unwrap_or_else(|| format!("flowfuse-projector-{hostname}"));
-        Projector::new(pool, self.config()).with_group(&self.projector_group).with_instance_id(instance)
+        Projector::new(pool, self.config())
+            .with_group(&self.projector_group)
+            .with_instance_id(instance)
+            .with_fetch_wait(Duration::from_millis(self.projector_fetch_wait_ms))
     }
 }
 

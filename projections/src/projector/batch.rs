@@ -169,7 +169,18 @@ async fn apply(
     save_dead_letters(&mut tx, &outcome.dead_letters).await?;
     save_offsets(&mut tx, offsets, messages).await?;
     tx.commit().await?;
+    record_freshness(&decoded);
     Ok(outcome)
+}
+
+/// How long after their commands the events became visible in the read models: the whole
+/// pipeline's freshness (clocks of two machines when the command API runs apart).
+fn record_freshness(applied: &[(ProjectedEvent, Event)]) {
+    let now = chrono::Utc::now();
+    for (event, _) in applied {
+        let age = (now - event.occurred_at).to_std().unwrap_or_default();
+        metrics::histogram!("projector_event_age_seconds").record(age.as_secs_f64());
+    }
 }
 
 /// Decodes each event; one that cannot be decoded is dead-lettered (the guard still moves past it).

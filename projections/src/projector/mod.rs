@@ -19,6 +19,7 @@ mod context;
 use std::time::Duration;
 
 use eventstore::PgEventStore;
+use futures::FutureExt;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::FutureProducer;
@@ -32,9 +33,12 @@ use batch::OffsetBook;
 use context::ProjectorContext;
 
 pub const DEFAULT_GROUP: &str = "flowfuse-projector";
+/// How long the broker may hold a fetch that finds no new records, by default. Apache Kafka
+/// answers a waiting fetch as soon as records arrive, so there this only bounds idle requests;
+/// Tansu (the development broker) answers only when the wait runs out, so on Tansu it is added to
+/// every event's latency (measured: 10 ms gave 18 ms from produce to consume at p50, 2 ms gave 6).
+pub const DEFAULT_FETCH_WAIT: Duration = Duration::from_millis(2);
 const MAX_BATCH: usize = 500;
-/// How long a batch waits for more records after its first one.
-const BATCH_WINDOW: Duration = Duration::from_millis(10);
 
 pub struct Projector {
     pool: PgPool,
@@ -42,6 +46,7 @@ pub struct Projector {
     kafka: KafkaConfig,
     group: String,
     instance_id: String,
+    fetch_wait: Duration,
 }
 
 impl Projector {
@@ -52,7 +57,15 @@ impl Projector {
             kafka,
             group: DEFAULT_GROUP.to_owned(),
             instance_id: "flowfuse-projector-1".to_owned(),
+            fetch_wait: DEFAULT_FETCH_WAIT,
         }
+    }
+
+    /// How long the broker may hold a fetch that finds nothing (`fetch.wait.max.ms`); see
+    /// [`DEFAULT_FETCH_WAIT`].
+    pub fn with_fetch_wait(mut self, fetch_wait: Duration) -> Self {
+        self.fetch_wait = fetch_wait;
+        self
     }
 
     /// The static member id within the group: distinct for each projector that runs at the same
@@ -98,7 +111,7 @@ impl Projector {
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
-            .set("fetch.wait.max.ms", "10")
+            .set("fetch.wait.max.ms", self.fetch_wait.as_millis().to_string())
             // Per-partition lag, for the `projector_partition_lag` gauge.
             .set("statistics.interval.ms", "5000")
             .create_with_context(context)?;
@@ -115,13 +128,16 @@ impl Projector {
                 Ok(received) => received.map_err(|e| anyhow::anyhow!("consumer error: {e}"))?.detach(),
                 Err(_idle) => continue,
             };
-            // Gather what arrives within a few milliseconds: one transaction per batch is what
-            // keeps up with a steady stream of events.
+            // Time in the broker: from the relay's produce (the record's create time) to here.
+            let in_broker_ms = first.timestamp().to_millis().map(|t| chrono::Utc::now().timestamp_millis() - t);
+            // Then whatever has arrived meanwhile, without waiting for more: under a steady stream
+            // records pile up while a batch is applied, so batches grow with the load (as group
+            // commit does) and one transaction per batch keeps up, while a lone event is applied
+            // at once instead of waiting out a gathering window.
             let mut messages = vec![first];
-            let gather_until = tokio::time::Instant::now() + BATCH_WINDOW;
             while messages.len() < MAX_BATCH {
-                match tokio::time::timeout_at(gather_until, consumer.recv()).await {
-                    Ok(Ok(message)) => messages.push(message.detach()),
+                match consumer.recv().now_or_never() {
+                    Some(Ok(message)) => messages.push(message.detach()),
                     _ => break,
                 }
             }
@@ -133,6 +149,7 @@ impl Projector {
                 records = messages.len(),
                 applied = outcome.applied,
                 apply_ms = applying.elapsed().as_secs_f64() * 1000.0,
+                in_broker_ms,
                 "batch committed"
             );
             batch::publish_dead_letters(&dead_letters, &outcome.dead_letters).await;
