@@ -256,6 +256,9 @@ pub async fn commit(
         return Ok(respond(&[result]));
     }
     let mut tx = state.store.begin().await.map_err(ApiError::internal)?;
+    if changes.iter().any(|c| security_index::affected_by(&c.stream_id, &c.events)) {
+        security_index::queue_for_workspace(tx.connection(), provenance.workspace_id).await?;
+    }
     let mut results = Vec::with_capacity(changes.len());
     for change in changes.into_iter().filter(|c| !c.is_empty()) {
         let new_events: Vec<NewEvent> = change

@@ -49,6 +49,25 @@ pub async fn apply(
     Ok(())
 }
 
+/// Advisory-lock class of a workspace's index writers (the other key is a hash of its id).
+const WORKSPACE_WRITERS: i32 = 0x6666_0001;
+
+/// Waits, before the transaction's first write, until no other transaction is writing this
+/// workspace's part of the index. Index writes of one workspace serialize on its quota counters
+/// anyway; a transaction that waits for a row lock has a transaction id already, and every reader
+/// of the global log waits for the oldest running transaction id (ARCHITECTURE.md decision 3), so
+/// a queue of creates on a counter row would hold back the relay, and every projection, by as
+/// long as the queue takes to drain. Waiting for an advisory lock first assigns no transaction id.
+pub async fn queue_for_workspace(conn: &mut PgConnection, workspace_id: Uuid) -> Result<(), ApiError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2::text))")
+        .bind(WORKSPACE_WRITERS)
+        .bind(workspace_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(())
+}
+
 /// Whether any of `events` changes the index (most workflow edits do not).
 pub fn affected_by(stream_id: &StreamId, events: &[Event]) -> bool {
     events.iter().any(|event| effect(Uuid::nil(), stream_id, event).is_some())

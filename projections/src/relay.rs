@@ -15,7 +15,7 @@
 //! already applied. It checks after every produce error and every few seconds when idle. (A
 //! partition's high watermark is no help here: Tansu's can trail the offsets it acknowledged.)
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use std::future::Future;
@@ -114,6 +114,7 @@ impl Relay {
         let mut read_to = checkpoint;
         let mut last_topic_check = Instant::now();
         let mut last_keepalive = Instant::now();
+        let mut topic_check: Option<tokio::task::JoinHandle<anyhow::Result<HashSet<String>>>> = None;
         loop {
             let mut sent = false;
             if in_flight.len() < IN_FLIGHT {
@@ -160,12 +161,18 @@ impl Relay {
             if sent || !in_flight.is_empty() {
                 continue;
             }
-            if last_topic_check.elapsed() > Duration::from_secs(2) {
-                last_topic_check = Instant::now();
-                if self.topics_were_lost(conn, &acked).await? {
+            // The broker's topic list comes from a client of its own (hundreds of milliseconds on
+            // a loaded Tansu): it is fetched beside the relaying, which must not stall for it.
+            if topic_check.as_ref().is_some_and(tokio::task::JoinHandle::is_finished) {
+                let existing = topic_check.take().expect("checked above").await??;
+                if self.lost_topics(conn, &acked, &existing).await? {
                     // A new broker needs a new producer (a new idempotent producer id).
                     anyhow::bail!("the broker lost data; reconnecting to republish");
                 }
+            } else if topic_check.is_none() && last_topic_check.elapsed() > Duration::from_secs(2) {
+                last_topic_check = Instant::now();
+                let kafka = self.kafka.clone();
+                topic_check = Some(tokio::spawn(async move { existing_topics(&kafka).await }));
             }
             // Keep the session (and the lock) checked while idle.
             if last_keepalive.elapsed() > Duration::from_secs(1) {
@@ -185,6 +192,16 @@ impl Relay {
         acked: &HashMap<(String, i32), i64>,
     ) -> anyhow::Result<bool> {
         let existing = existing_topics(&self.kafka).await?;
+        self.lost_topics(conn, acked, &existing).await
+    }
+
+    /// [`Self::topics_were_lost`], given the topics the broker has.
+    async fn lost_topics(
+        &self,
+        conn: &mut PgConnection,
+        acked: &HashMap<(String, i32), i64>,
+        existing: &HashSet<String>,
+    ) -> anyhow::Result<bool> {
         let mut lost: Vec<&str> =
             acked.keys().map(|(topic, _)| topic.as_str()).filter(|t| !existing.contains(*t)).collect();
         lost.sort_unstable();

@@ -8,12 +8,12 @@ use eventstore::{EventStore, PgEventStore, StreamRead};
 use rdkafka::Message;
 use rdkafka::message::{OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Executor, PgConnection, PgPool};
 
 use super::context::Partition;
 use crate::cloudevents::{self, ProjectedEvent};
 use crate::kafka::DEADLETTER_TOPIC;
-use crate::read_models::{self, Pending, Selection};
+use crate::read_models::{self, GuardMoved, GuardRow, Offsets, Pending, Selection};
 
 /// Where a batch's Kafka offsets are stored: the consumer group, and the broker epoch each of its
 /// partitions was positioned under (see `context`).
@@ -37,6 +37,17 @@ pub struct BatchOutcome {
     pub duplicates: usize,
     pub repaired: usize,
     pub dead_letters: Vec<DeadLetter>,
+}
+
+impl BatchOutcome {
+    /// The outcome of two batches together.
+    pub fn merge(mut self, other: BatchOutcome) -> BatchOutcome {
+        self.applied += other.applied;
+        self.duplicates += other.duplicates;
+        self.repaired += other.repaired;
+        self.dead_letters.extend(other.dead_letters);
+        self
+    }
 }
 
 /// Applies `messages`; on a database error retries with backoff, then isolates the culprit.
@@ -79,16 +90,16 @@ pub(super) async fn apply_with_retries(
     let mut total = BatchOutcome::default();
     for message in messages {
         let outcome = Box::pin(apply_with_retries(pool, store, offsets, std::slice::from_ref(message))).await?;
-        total.applied += outcome.applied;
-        total.duplicates += outcome.duplicates;
-        total.repaired += outcome.repaired;
-        total.dead_letters.extend(outcome.dead_letters);
+        total = total.merge(outcome);
     }
     Ok(total)
 }
 
 /// Whether the batch failed for a reason that says nothing about its events.
 fn is_transient(error: &anyhow::Error) -> bool {
+    if error.is::<GuardMoved>() {
+        return true;
+    }
     match (error.downcast_ref::<sqlx::Error>(), error.downcast_ref::<eventstore::StoreError>()) {
         (Some(sql), _) => eventstore::is_transient_sql(sql),
         (None, Some(store)) => store.is_transient(),
@@ -103,19 +114,12 @@ async fn apply(
     messages: &[OwnedMessage],
 ) -> anyhow::Result<BatchOutcome> {
     let mut tx = pool.begin().await?;
-    // The read-model statements name their tables unqualified (see `read_models`).
-    sqlx::query("SET LOCAL search_path TO read_model").execute(&mut *tx).await?;
+    begin_batch(&mut tx).await?;
     let parsed: Vec<Result<ProjectedEvent, cloudevents::MalformedRecord>> =
         messages.iter().map(|m| cloudevents::parse(m.headers(), m.payload())).collect();
     let streams: Vec<String> = parsed.iter().flatten().map(|e| e.stream_id.to_string()).collect();
-    let mut guard: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
-        "SELECT stream_id, version FROM read_model.stream_versions WHERE stream_id = ANY($1) ORDER BY stream_id FOR UPDATE",
-    )
-    .bind(&streams)
-    .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .collect();
+    let applied_before = read_guard(&mut tx, &streams).await?;
+    let mut guard = applied_before.clone();
     let mut outcome = BatchOutcome::default();
     // First what to apply, in order (duplicates dropped, gaps filled), then all of it at once.
     let mut next: Vec<ProjectedEvent> = Vec::with_capacity(messages.len());
@@ -164,10 +168,10 @@ async fn apply(
     outcome.applied = decoded.len();
     let mut pending = Pending::default();
     read_models::apply(&mut tx, &decoded, &mut pending, Selection::ALL).await?;
-    pending.flush(&mut tx).await?;
-    save_guard(&mut tx, &guard).await?;
     save_dead_letters(&mut tx, &outcome.dead_letters).await?;
-    save_offsets(&mut tx, offsets, messages).await?;
+    pending.move_guard(guard_rows(&applied_before, guard));
+    pending.store_offsets(offsets_of(offsets, messages));
+    pending.flush(&mut tx).await?;
     tx.commit().await?;
     record_freshness(&decoded);
     Ok(outcome)
@@ -200,18 +204,39 @@ fn decode(events: Vec<ProjectedEvent>, outcome: &mut BatchOutcome) -> Vec<(Proje
     decoded
 }
 
-async fn save_guard(conn: &mut PgConnection, guard: &HashMap<String, i64>) -> Result<(), sqlx::Error> {
-    let (streams, versions): (Vec<&String>, Vec<i64>) = guard.iter().map(|(s, v)| (s, *v)).unzip();
-    sqlx::query(
-        "INSERT INTO read_model.stream_versions (stream_id, version)
-         SELECT * FROM UNNEST($1::text[], $2::bigint[])
-         ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version",
-    )
-    .bind(streams)
-    .bind(versions)
-    .execute(&mut *conn)
-    .await?;
+/// Starts a batch's transaction without giving it a transaction id: it names its tables
+/// unqualified (see `read_models`), and waits while a rebuild swaps the tables (which holds the
+/// guard table in EXCLUSIVE mode) before it touches any other table, so the two cannot deadlock.
+/// A table lock, unlike `SELECT … FOR UPDATE`, writes nothing: the transaction gets its id only at
+/// its first write, at the end, and holds back readers of the global log only from there.
+async fn begin_batch(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    conn.execute("SET LOCAL search_path TO read_model; LOCK TABLE read_model.stream_versions IN ROW SHARE MODE")
+        .await?;
     Ok(())
+}
+
+/// The version each stream's events are applied up to. Read without row locks: the batch's
+/// statement moves each guard only from the version read here (see `Pending::move_guard`).
+async fn read_guard(conn: &mut PgConnection, streams: &[String]) -> Result<HashMap<String, i64>, sqlx::Error> {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT stream_id, version FROM read_model.stream_versions WHERE stream_id = ANY($1)")
+            .bind(streams)
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The guard rows a batch moves: every stream whose version went up.
+fn guard_rows(before: &HashMap<String, i64>, after: HashMap<String, i64>) -> Vec<GuardRow> {
+    after
+        .into_iter()
+        .map(|(stream_id, version)| GuardRow {
+            applied: before.get(&stream_id).copied().unwrap_or(0),
+            stream_id,
+            version,
+        })
+        .filter(|row| row.version > row.applied)
+        .collect()
 }
 
 async fn save_dead_letters(conn: &mut PgConnection, dead: &[DeadLetter]) -> Result<(), sqlx::Error> {
@@ -233,41 +258,24 @@ async fn save_dead_letters(conn: &mut PgConnection, dead: &[DeadLetter]) -> Resu
     Ok(())
 }
 
-/// Stores the next offset of each partition of `messages`, under the epoch it was positioned
-/// in; a partition revoked meanwhile has none, and its new owner has positioned itself already.
-async fn save_offsets(
-    conn: &mut PgConnection,
-    book: &OffsetBook<'_>,
-    messages: &[OwnedMessage],
-) -> Result<(), sqlx::Error> {
+/// The next offset of each partition of `messages`, under the epoch it was positioned in; a
+/// partition revoked meanwhile has none, and its new owner has positioned itself already.
+fn offsets_of(book: &OffsetBook<'_>, messages: &[OwnedMessage]) -> Offsets {
     let mut next: HashMap<(&str, i32), i64> = HashMap::new();
     for message in messages {
         let entry = next.entry((message.topic(), message.partition())).or_insert(0);
         *entry = (*entry).max(message.offset() + 1);
     }
-    let (mut topics, mut partitions, mut offsets, mut epochs) = (vec![], vec![], vec![], vec![]);
+    let mut offsets = Offsets { group: book.group.to_owned(), ..Default::default() };
     for ((topic, partition), offset) in next {
         if let Some(epoch) = book.epochs.get(&(topic.to_owned(), partition)) {
-            topics.push(topic);
-            partitions.push(partition);
-            offsets.push(offset);
-            epochs.push(*epoch);
+            offsets.topics.push(topic.to_owned());
+            offsets.partitions.push(partition);
+            offsets.next.push(offset);
+            offsets.epochs.push(*epoch);
         }
     }
-    sqlx::query(
-        "INSERT INTO projections.kafka_offsets (consumer_group, topic, partition, next_offset, epoch)
-         SELECT $1, * FROM UNNEST($2::text[], $3::int[], $4::bigint[], $5::bigint[])
-         ON CONFLICT (consumer_group, topic, partition)
-         DO UPDATE SET next_offset = EXCLUDED.next_offset, epoch = EXCLUDED.epoch",
-    )
-    .bind(book.group)
-    .bind(topics)
-    .bind(partitions)
-    .bind(offsets)
-    .bind(epochs)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    offsets
 }
 
 /// A record that fails alone, even after retries: dead-lettered in its own transaction, with the
@@ -286,12 +294,16 @@ async fn dead_letter_alone(
         error,
     };
     let mut tx = pool.begin().await?;
+    begin_batch(&mut tx).await?;
+    let mut pending = Pending::default();
     if let Some(event) = &event {
-        let guard = HashMap::from([(event.stream_id.to_string(), event.version)]);
-        save_guard(&mut tx, &guard).await?;
+        let stream = event.stream_id.to_string();
+        let before = read_guard(&mut tx, std::slice::from_ref(&stream)).await?;
+        pending.move_guard(guard_rows(&before, HashMap::from([(stream, event.version)])));
     }
     save_dead_letters(&mut tx, std::slice::from_ref(&letter)).await?;
-    save_offsets(&mut tx, offsets, std::slice::from_ref(message)).await?;
+    pending.store_offsets(offsets_of(offsets, std::slice::from_ref(message)));
+    pending.flush(&mut tx).await?;
     tx.commit().await?;
     metrics::counter!("projector_dead_letters_total").increment(1);
     Ok(BatchOutcome { dead_letters: vec![letter], ..Default::default() })

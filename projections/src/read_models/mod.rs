@@ -12,6 +12,7 @@
 
 mod entities;
 mod pending;
+mod statement;
 mod summary;
 mod workflows;
 
@@ -20,7 +21,7 @@ use sqlx::PgConnection;
 
 use crate::cloudevents::ProjectedEvent;
 
-pub use pending::Pending;
+pub use pending::{GuardMoved, GuardRow, Offsets, Pending};
 
 /// The projections, each a group of read-model tables with its own position.
 pub const PROJECTIONS: [&str; 5] = ["workspaces", "api_keys", "workflows", "audit_log", "activity"];

@@ -12,6 +12,8 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::statement::BatchStatement;
+
 use crate::cloudevents::ProjectedEvent;
 
 /// A row of `workflows`, as the fold sees it.
@@ -183,54 +185,57 @@ impl Workflows {
         self.changed.insert(k);
     }
 
-    /// Writes the changed rows and the version rows.
-    pub(super) async fn flush(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    /// Adds the changed rows and the version rows to the batch's statement.
+    pub(super) fn push_into(&mut self, statement: &mut BatchStatement) {
         let changed = std::mem::take(&mut self.changed);
         let changed: Vec<&WorkflowRow> =
             changed.iter().filter_map(|k| self.rows.get(k).and_then(Option::as_ref)).collect();
         if !changed.is_empty() {
             // jsonb_to_recordset rather than UNNEST: `tags` is an array per row, and UNNEST would
-            // flatten an array of arrays.
-            sqlx::query(
-                "INSERT INTO workflows (workspace_id, workflow_id, name, description, tags, team_id, status,
-                     status_before_archive, definition, version, published_version, environments, created_by,
-                     created_at, updated_at)
-                 SELECT * FROM jsonb_to_recordset($1) AS r(workspace_id uuid, workflow_id uuid, name text,
-                     description text, tags text[], team_id uuid, status text, status_before_archive text,
-                     definition jsonb, version bigint, published_version bigint, environments jsonb,
-                     created_by text, created_at timestamptz, updated_at timestamptz)
-                 ON CONFLICT (workspace_id, workflow_id) DO UPDATE SET
-                     name = EXCLUDED.name, description = EXCLUDED.description, tags = EXCLUDED.tags,
-                     team_id = EXCLUDED.team_id, status = EXCLUDED.status,
-                     status_before_archive = EXCLUDED.status_before_archive, definition = EXCLUDED.definition,
-                     version = EXCLUDED.version, published_version = EXCLUDED.published_version,
-                     environments = EXCLUDED.environments, updated_at = EXCLUDED.updated_at",
-            )
-            .bind(sqlx::types::Json(changed))
-            .execute(&mut *conn)
-            .await?;
+            // flatten an array of arrays. In key order (`changed` is), as every writer locks them.
+            let rows = serde_json::to_string(&changed).expect("workflow rows serialize");
+            statement
+                .part("workflows_written")
+                .push(
+                    "INSERT INTO workflows (workspace_id, workflow_id, name, description, tags, team_id, status,
+                         status_before_archive, definition, version, published_version, environments, created_by,
+                         created_at, updated_at)
+                     SELECT * FROM jsonb_to_recordset(",
+                )
+                .push_bind(rows)
+                .push(
+                    "::text::jsonb) AS r(workspace_id uuid, workflow_id uuid, name text,
+                         description text, tags text[], team_id uuid, status text, status_before_archive text,
+                         definition jsonb, version bigint, published_version bigint, environments jsonb,
+                         created_by text, created_at timestamptz, updated_at timestamptz)
+                     ON CONFLICT (workspace_id, workflow_id) DO UPDATE SET
+                         name = EXCLUDED.name, description = EXCLUDED.description, tags = EXCLUDED.tags,
+                         team_id = EXCLUDED.team_id, status = EXCLUDED.status,
+                         status_before_archive = EXCLUDED.status_before_archive, definition = EXCLUDED.definition,
+                         version = EXCLUDED.version, published_version = EXCLUDED.published_version,
+                         environments = EXCLUDED.environments, updated_at = EXCLUDED.updated_at",
+                );
+            statement.end(None);
         }
         let versions = std::mem::take(&mut self.versions);
         if !versions.is_empty() {
-            sqlx::query(
+            let q = statement.part("versions_written");
+            q.push(
                 "INSERT INTO workflow_versions (workspace_id, workflow_id, version, event_type, author, message,
                      occurred_at, position, definition)
-                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::text[],
-                     $7::timestamptz[], $8::bigint[], $9::jsonb[])",
-            )
-            .bind(versions.iter().map(|v| v.workspace_id).collect::<Vec<_>>())
-            .bind(versions.iter().map(|v| v.workflow_id).collect::<Vec<_>>())
-            .bind(versions.iter().map(|v| v.version).collect::<Vec<_>>())
-            .bind(versions.iter().map(|v| v.event_type.as_str()).collect::<Vec<_>>())
-            .bind(versions.iter().map(|v| v.author.as_str()).collect::<Vec<_>>())
-            .bind(versions.iter().map(|v| v.message.as_deref()).collect::<Vec<_>>())
-            .bind(versions.iter().map(|v| v.occurred_at).collect::<Vec<_>>())
-            .bind(versions.iter().map(|v| v.position).collect::<Vec<_>>())
-            .bind(versions.iter().map(|v| &v.definition).collect::<Vec<_>>())
-            .execute(&mut *conn)
-            .await?;
+                 SELECT * FROM UNNEST(",
+            );
+            q.push_bind(versions.iter().map(|v| v.workspace_id).collect::<Vec<_>>()).push("::uuid[], ");
+            q.push_bind(versions.iter().map(|v| v.workflow_id).collect::<Vec<_>>()).push("::uuid[], ");
+            q.push_bind(versions.iter().map(|v| v.version).collect::<Vec<_>>()).push("::bigint[], ");
+            q.push_bind(versions.iter().map(|v| v.event_type.clone()).collect::<Vec<_>>()).push("::text[], ");
+            q.push_bind(versions.iter().map(|v| v.author.clone()).collect::<Vec<_>>()).push("::text[], ");
+            q.push_bind(versions.iter().map(|v| v.message.clone()).collect::<Vec<_>>()).push("::text[], ");
+            q.push_bind(versions.iter().map(|v| v.occurred_at).collect::<Vec<_>>()).push("::timestamptz[], ");
+            q.push_bind(versions.iter().map(|v| v.position).collect::<Vec<_>>()).push("::bigint[], ");
+            q.push_bind(versions.into_iter().map(|v| v.definition).collect::<Vec<_>>()).push("::jsonb[])");
+            statement.end(None);
         }
-        Ok(())
     }
 }
 
