@@ -256,7 +256,7 @@ pub async fn commit(
         return Ok(respond(&[result]));
     }
     let mut tx = state.store.begin().await.map_err(ApiError::internal)?;
-    if changes.iter().any(|c| security_index::affected_by(&c.stream_id, &c.events)) {
+    if changes.iter().any(|c| security_index::writes_workspace_row(&c.stream_id, &c.events)) {
         security_index::queue_for_workspace(tx.connection(), provenance.workspace_id).await?;
     }
     let mut results = Vec::with_capacity(changes.len());

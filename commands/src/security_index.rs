@@ -18,11 +18,21 @@ type Statement = Query<'static, sqlx::Postgres, PgArguments>;
 struct Effect {
     statement: Statement,
     quota: Option<&'static str>,
+    /// Whether it writes the workspace's own row (its plan, its quota counters), on which every
+    /// such write of the workspace queues.
+    on_workspace_row: bool,
 }
 
 impl From<Statement> for Effect {
     fn from(statement: Statement) -> Self {
-        Self { statement, quota: None }
+        Self { statement, quota: None, on_workspace_row: false }
+    }
+}
+
+impl Effect {
+    /// A write of the workspace's row; with a `quota`, one that may find it exhausted.
+    fn on_workspace_row(statement: Statement, quota: Option<&'static str>) -> Self {
+        Self { statement, quota, on_workspace_row: true }
     }
 }
 
@@ -53,7 +63,7 @@ pub async fn apply(
 const WORKSPACE_WRITERS: i32 = 0x6666_0001;
 
 /// Waits, before the transaction's first write, until no other transaction is writing this
-/// workspace's part of the index. Index writes of one workspace serialize on its quota counters
+/// workspace's row of the index (see [`writes_workspace_row`]). Those writes serialize on the row
 /// anyway; a transaction that waits for a row lock has a transaction id already, and every reader
 /// of the global log waits for the oldest running transaction id (ARCHITECTURE.md decision 3), so
 /// a queue of creates on a counter row would hold back the relay, and every projection, by as
@@ -71,6 +81,12 @@ pub async fn queue_for_workspace(conn: &mut PgConnection, workspace_id: Uuid) ->
 /// Whether any of `events` changes the index (most workflow edits do not).
 pub fn affected_by(stream_id: &StreamId, events: &[Event]) -> bool {
     events.iter().any(|event| effect(Uuid::nil(), stream_id, event).is_some())
+}
+
+/// Whether any of `events` writes the workspace's row of the index: creates, archives and
+/// restores of workflows, issued and revoked keys, plan changes.
+pub fn writes_workspace_row(stream_id: &StreamId, events: &[Event]) -> bool {
+    events.iter().any(|event| effect(Uuid::nil(), stream_id, event).is_some_and(|e| e.on_workspace_row))
 }
 
 /// What `event` changes in the index: one statement at most, so that a command's index
@@ -105,13 +121,14 @@ fn workspace_effect(workspace_id: Uuid, event: &WorkspaceEvent) -> Option<Effect
         }
         WorkspaceEvent::PlanChanged(e) => {
             let (max_workflows, max_api_keys) = plan_limits(e.to);
-            sqlx::query(
+            let statement = sqlx::query(
                 "UPDATE security.workspaces SET plan = $2, max_workflows = $3, max_api_keys = $4 WHERE workspace_id = $1",
             )
             .bind(workspace_id)
             .bind(e.to.as_str())
             .bind(max_workflows)
-            .bind(max_api_keys)
+            .bind(max_api_keys);
+            return Some(Effect::on_workspace_row(statement, None));
         }
         WorkspaceEvent::MemberAdded(e) => {
             sqlx::query("INSERT INTO security.members (workspace_id, user_id, role) VALUES ($1, $2, $3)")
@@ -166,8 +183,8 @@ const RESTORE_WORKFLOW: &str =
 
 fn api_key_effect(workspace_id: Uuid, key_id: Uuid, event: &ApiKeyEvent) -> Option<Effect> {
     let effect = match event {
-        ApiKeyEvent::Issued(e) => Effect {
-            statement: sqlx::query(ISSUE_API_KEY)
+        ApiKeyEvent::Issued(e) => Effect::on_workspace_row(
+            sqlx::query(ISSUE_API_KEY)
                 .bind(key_id)
                 .bind(workspace_id)
                 .bind(e.prefix.clone())
@@ -175,8 +192,8 @@ fn api_key_effect(workspace_id: Uuid, key_id: Uuid, event: &ApiKeyEvent) -> Opti
                 .bind(e.role.as_str())
                 .bind(e.user_id)
                 .bind(e.expires_at),
-            quota: Some("active API keys"),
-        },
+            Some("active API keys"),
+        ),
         ApiKeyEvent::Rotated(e) => {
             sqlx::query("UPDATE security.api_keys SET prefix = $2, key_hash = $3 WHERE key_id = $1")
                 .bind(key_id)
@@ -184,28 +201,32 @@ fn api_key_effect(workspace_id: Uuid, key_id: Uuid, event: &ApiKeyEvent) -> Opti
                 .bind(e.key_hash.clone())
                 .into()
         }
-        ApiKeyEvent::Revoked(_) => sqlx::query(REVOKE_API_KEY).bind(key_id).bind(workspace_id).into(),
+        ApiKeyEvent::Revoked(_) => {
+            Effect::on_workspace_row(sqlx::query(REVOKE_API_KEY).bind(key_id).bind(workspace_id), None)
+        }
     };
     Some(effect)
 }
 
 fn workflow_effect(workspace_id: Uuid, workflow_id: Uuid, event: &WorkflowEvent) -> Option<Effect> {
     let effect = match event {
-        WorkflowEvent::Created(e) => Effect {
-            statement: sqlx::query(CREATE_WORKFLOW).bind(workflow_id).bind(workspace_id).bind(name_key(&e.name)),
-            quota: Some("active workflows"),
-        },
+        WorkflowEvent::Created(e) => Effect::on_workspace_row(
+            sqlx::query(CREATE_WORKFLOW).bind(workflow_id).bind(workspace_id).bind(name_key(&e.name)),
+            Some("active workflows"),
+        ),
         WorkflowEvent::DetailsChanged(e) => {
             sqlx::query("UPDATE security.workflow_names SET name_key = $2 WHERE workflow_id = $1")
                 .bind(workflow_id)
                 .bind(name_key(&e.name))
                 .into()
         }
-        WorkflowEvent::Archived(_) => sqlx::query(ARCHIVE_WORKFLOW).bind(workflow_id).bind(workspace_id).into(),
-        WorkflowEvent::Restored(_) => Effect {
-            statement: sqlx::query(RESTORE_WORKFLOW).bind(workflow_id).bind(workspace_id),
-            quota: Some("active workflows"),
-        },
+        WorkflowEvent::Archived(_) => {
+            Effect::on_workspace_row(sqlx::query(ARCHIVE_WORKFLOW).bind(workflow_id).bind(workspace_id), None)
+        }
+        WorkflowEvent::Restored(_) => Effect::on_workspace_row(
+            sqlx::query(RESTORE_WORKFLOW).bind(workflow_id).bind(workspace_id),
+            Some("active workflows"),
+        ),
         _ => return None,
     };
     Some(effect)

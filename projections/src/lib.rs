@@ -23,3 +23,9 @@ pub use kafka::KafkaConfig;
 pub use projector::Projector;
 pub use read_models::PROJECTIONS;
 pub use relay::Relay;
+
+/// How long ago an event's command decided it (clocks of two machines when the roles run apart;
+/// zero when the other clock is ahead): what the relay's and the projector's age histograms record.
+pub(crate) fn age_of(occurred_at: chrono::DateTime<chrono::Utc>) -> std::time::Duration {
+    (chrono::Utc::now() - occurred_at).to_std().unwrap_or_default()
+}

@@ -121,9 +121,6 @@ impl Relay {
                 let page = store.read_all(read_to, PAGE).await?;
                 if let Some(last) = page.last() {
                     read_to = last.checkpoint;
-                    let oldest = page.iter().map(|e| e.event.occurred_at).min().expect("non-empty page");
-                    let age_ms = (chrono::Utc::now() - oldest).num_microseconds().unwrap_or(0) as f64 / 1000.0;
-                    tracing::debug!(events = page.len(), age_ms, "producing a page");
                     in_flight.push_back(send_page(&producer, page)?);
                     sent = true;
                 }
@@ -247,13 +244,14 @@ type Acks = Pin<Box<dyn Future<Output = anyhow::Result<PageAcks>> + Send>>;
 /// the future of their acks.
 fn send_page(producer: &FutureProducer, page: Vec<GlobalEvent>) -> anyhow::Result<Acks> {
     let started = Instant::now();
-    let now = chrono::Utc::now();
+    let mut oldest = Duration::ZERO;
     let mut deliveries = Vec::with_capacity(page.len());
     for global in &page {
         let event = &global.event;
         // From the command's decision to the broker: the append, the wait for the visibility
-        // fence and the relay's polling (clocks of two machines when the relay runs apart).
-        let age = (now - event.occurred_at).to_std().unwrap_or_default();
+        // fence and the relay's polling.
+        let age = crate::age_of(event.occurred_at);
+        oldest = oldest.max(age);
         metrics::histogram!("relay_event_age_seconds").record(age.as_secs_f64());
         let topic = topic_for(event.stream_id.category());
         let key = event.stream_id.to_string();
@@ -262,6 +260,7 @@ fn send_page(producer: &FutureProducer, page: Vec<GlobalEvent>) -> anyhow::Resul
         let delivery = producer.send_result(record).map_err(|(error, _)| error)?;
         deliveries.push((topic, delivery));
     }
+    tracing::debug!(events = page.len(), age_ms = oldest.as_secs_f64() * 1000.0, "producing a page");
     let checkpoint = page.last().expect("non-empty page").checkpoint;
     Ok(Box::pin(async move {
         let mut offsets = HashMap::new();

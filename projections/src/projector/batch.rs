@@ -178,12 +178,10 @@ async fn apply(
 }
 
 /// How long after their commands the events became visible in the read models: the whole
-/// pipeline's freshness (clocks of two machines when the command API runs apart).
+/// pipeline's freshness.
 fn record_freshness(applied: &[(ProjectedEvent, Event)]) {
-    let now = chrono::Utc::now();
     for (event, _) in applied {
-        let age = (now - event.occurred_at).to_std().unwrap_or_default();
-        metrics::histogram!("projector_event_age_seconds").record(age.as_secs_f64());
+        metrics::histogram!("projector_event_age_seconds").record(crate::age_of(event.occurred_at).as_secs_f64());
     }
 }
 

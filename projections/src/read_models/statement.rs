@@ -4,7 +4,7 @@
 //! where it matters: a transaction gets its id at its first write, and every reader of the global
 //! log waits behind the oldest running transaction id (ARCHITECTURE.md decision 3), so the
 //! projector's writes, all in one statement just before its commit, hold the relay back for two
-//! round trips instead of ten. PostgreSQL runs every data-modifying `WITH` query exactly once,
+//! round trips (the statement and the commit) instead of the whole transaction. PostgreSQL runs every data-modifying `WITH` query exactly once,
 //! whether or not the main query reads it.
 
 use sqlx::{PgConnection, Postgres, QueryBuilder};
