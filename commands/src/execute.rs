@@ -255,38 +255,48 @@ pub async fn commit(
         metrics::histogram!("command_append_duration_seconds").record(started.elapsed().as_secs_f64());
         return Ok(respond(&[result]));
     }
+    let mut respond = Some(respond);
+    // A transaction that lost a race to a quota's limit runs again, and then counts exactly.
+    const ATTEMPTS: usize = 3;
+    let mut attempt = 1;
+    let outcome = loop {
+        match transact(state, provenance, idempotency, &changes, &mut respond).await {
+            Err(error) if attempt < ATTEMPTS && security_index::QuotaRace::caused(&error) => {
+                metrics::counter!("command_conflicts_total", "kind" => "quota_race").increment(1);
+                attempt += 1;
+            }
+            outcome => break outcome,
+        }
+    };
+    metrics::histogram!("command_append_duration_seconds").record(started.elapsed().as_secs_f64());
+    outcome
+}
+
+/// One attempt of [`commit`] in a transaction; `respond` is taken once the appends are done.
+async fn transact<F: FnOnce(&[AppendResult]) -> CommandResponse>(
+    state: &AppState,
+    provenance: &Provenance,
+    idempotency: Option<&idempotency::IdempotencyClaim>,
+    changes: &[Change],
+    respond: &mut Option<F>,
+) -> Result<CommandResponse, ApiError> {
     let mut tx = state.store.begin().await.map_err(ApiError::internal)?;
     if changes.iter().any(|c| security_index::writes_workspace_row(&c.stream_id, &c.events)) {
         security_index::queue_for_workspace(tx.connection(), provenance.workspace_id).await?;
     }
     let mut results = Vec::with_capacity(changes.len());
-    for change in changes.into_iter().filter(|c| !c.is_empty()) {
-        let new_events: Vec<NewEvent> = change
-            .events
-            .iter()
-            .map(|event| {
-                NewEvent::now(provenance.workspace_id, provenance.actor.clone(), event)
-                    .with_correlation(Some(provenance.correlation_id.clone()), Some(provenance.causation_id.clone()))
-            })
-            .collect();
-        let result =
-            tx.append_to_stream(&change.stream_id, change.expected, new_events).await.map_err(|e| match e {
-                StoreError::WrongExpectedVersion { actual, .. } => {
-                    metrics::counter!("command_conflicts_total", "kind" => "version").increment(1);
-                    ApiError::PreconditionFailed { current: actual.unwrap_or(0) }
-                }
-                StoreError::StreamDeleted(_) => ApiError::NotFound,
-                other => ApiError::internal(other),
-            })?;
+    for change in changes.iter().filter(|c| !c.is_empty()) {
+        let events = new_events(provenance, &change.events);
+        let result = tx.append_to_stream(&change.stream_id, change.expected, events).await.map_err(append_error)?;
         security_index::apply(tx.connection(), provenance.workspace_id, &change.stream_id, &change.events).await?;
         results.push(result);
     }
+    let respond = respond.take().expect("a response is built once, by the attempt that commits");
     let response = respond(&results);
     if let Some(claim) = idempotency {
         idempotency::store_response(tx.connection(), claim, &response).await?;
     }
     tx.commit().await.map_err(ApiError::internal)?;
-    metrics::histogram!("command_append_duration_seconds").record(started.elapsed().as_secs_f64());
     Ok(response)
 }
 

@@ -34,6 +34,23 @@ impl Effect {
     fn on_workspace_row(statement: Statement, quota: Option<&'static str>) -> Self {
         Self { statement, quota, on_workspace_row: true }
     }
+
+    /// A write that counts against `quota` elsewhere than on the workspace's row.
+    fn counting(statement: Statement, quota: &'static str) -> Self {
+        Self { statement, quota: Some(quota), on_workspace_row: false }
+    }
+}
+
+/// Creates raced one another to a quota's limit (`security.count_workflow` raised 40001): the
+/// transaction is to run again, and its count is then exact.
+#[derive(Debug, thiserror::Error)]
+#[error("concurrent creates raced this one to the workspace's workflow quota")]
+pub struct QuotaRace;
+
+impl QuotaRace {
+    pub fn caused(error: &ApiError) -> bool {
+        matches!(error, ApiError::Internal(cause) if cause.is::<QuotaRace>())
+    }
 }
 
 /// The key under which workflow names are unique: names compare case-insensitively.
@@ -83,8 +100,8 @@ pub fn affected_by(stream_id: &StreamId, events: &[Event]) -> bool {
     events.iter().any(|event| effect(Uuid::nil(), stream_id, event).is_some())
 }
 
-/// Whether any of `events` writes the workspace's row of the index: creates, archives and
-/// restores of workflows, issued and revoked keys, plan changes.
+/// Whether any of `events` writes the workspace's row of the index: issued and revoked keys,
+/// plan changes.
 pub fn writes_workspace_row(stream_id: &StreamId, events: &[Event]) -> bool {
     events.iter().any(|event| effect(Uuid::nil(), stream_id, event).is_some_and(|e| e.on_workspace_row))
 }
@@ -109,15 +126,12 @@ fn workspace_effect(workspace_id: Uuid, event: &WorkspaceEvent) -> Option<Effect
     let statement = match event {
         WorkspaceEvent::Created(e) => {
             let (max_workflows, max_api_keys) = plan_limits(e.plan);
-            sqlx::query(
-                "INSERT INTO security.workspaces (workspace_id, slug, plan, max_workflows, max_api_keys)
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(workspace_id)
-            .bind(e.slug.clone())
-            .bind(e.plan.as_str())
-            .bind(max_workflows)
-            .bind(max_api_keys)
+            sqlx::query(CREATE_WORKSPACE)
+                .bind(workspace_id)
+                .bind(e.slug.clone())
+                .bind(e.plan.as_str())
+                .bind(max_workflows)
+                .bind(max_api_keys)
         }
         WorkspaceEvent::PlanChanged(e) => {
             let (max_workflows, max_api_keys) = plan_limits(e.to);
@@ -152,11 +166,23 @@ fn workspace_effect(workspace_id: Uuid, event: &WorkspaceEvent) -> Option<Effect
     Some(statement.into())
 }
 
+/// A workspace's row, with the stripes its active workflows are counted in (migration
+/// `…_workflow_count_stripes.sql`).
+const CREATE_WORKSPACE: &str = "WITH created AS (
+        INSERT INTO security.workspaces (workspace_id, slug, plan, max_workflows, max_api_keys)
+        VALUES ($1, $2, $3, $4, $5))
+    INSERT INTO security.workflow_stripes (workspace_id, stripe)
+    SELECT $1, s FROM generate_series(0, security.workflow_stripe_count() - 1) AS s";
+
 // A change that also moves a quota counter is one statement: the change runs as a CTE of the
-// counter's UPDATE on the workspace's row, one round trip instead of two. That row stays locked
-// until commit (creates in one workspace queue on it), which is why `execute::commit` writes the
-// index after the append. A counter that would pass the plan's limit matches no row: the quota is
-// exhausted, and the caller's transaction, CTE included, is rolled back.
+// counter's update, one round trip instead of two. A counter that would pass the plan's limit
+// makes the statement match no row: the quota is exhausted, and the caller's transaction, CTE
+// included, is rolled back.
+//
+// API keys are counted on the workspace's row, which stays locked until commit (issues in one
+// workspace queue on it: they are rare), which is why `execute::commit` writes the index after
+// the append. Workflows are counted in stripes, by `security.count_workflow`, so that creates in
+// one workspace do not queue.
 
 const ISSUE_API_KEY: &str = "WITH issued AS (
         INSERT INTO security.api_keys (key_id, workspace_id, prefix, key_hash, role, user_id, expires_at)
@@ -169,17 +195,15 @@ const REVOKE_API_KEY: &str = "WITH revoked AS (UPDATE security.api_keys SET revo
 
 const CREATE_WORKFLOW: &str = "WITH reserved AS (
         INSERT INTO security.workflow_names (workflow_id, workspace_id, name_key) VALUES ($1, $2, $3))
-    UPDATE security.workspaces SET active_workflows = active_workflows + 1
-    WHERE workspace_id = $2 AND active_workflows < max_workflows";
+    SELECT WHERE security.count_workflow($2, $1, 1)";
 
 const ARCHIVE_WORKFLOW: &str =
     "WITH archived AS (UPDATE security.workflow_names SET archived = true WHERE workflow_id = $1)
-    UPDATE security.workspaces SET active_workflows = active_workflows - 1 WHERE workspace_id = $2";
+    SELECT security.count_workflow($2, $1, -1)";
 
 const RESTORE_WORKFLOW: &str =
     "WITH restored AS (UPDATE security.workflow_names SET archived = false WHERE workflow_id = $1)
-    UPDATE security.workspaces SET active_workflows = active_workflows + 1
-    WHERE workspace_id = $2 AND active_workflows < max_workflows";
+    SELECT WHERE security.count_workflow($2, $1, 1)";
 
 fn api_key_effect(workspace_id: Uuid, key_id: Uuid, event: &ApiKeyEvent) -> Option<Effect> {
     let effect = match event {
@@ -210,9 +234,9 @@ fn api_key_effect(workspace_id: Uuid, key_id: Uuid, event: &ApiKeyEvent) -> Opti
 
 fn workflow_effect(workspace_id: Uuid, workflow_id: Uuid, event: &WorkflowEvent) -> Option<Effect> {
     let effect = match event {
-        WorkflowEvent::Created(e) => Effect::on_workspace_row(
+        WorkflowEvent::Created(e) => Effect::counting(
             sqlx::query(CREATE_WORKFLOW).bind(workflow_id).bind(workspace_id).bind(name_key(&e.name)),
-            Some("active workflows"),
+            "active workflows",
         ),
         WorkflowEvent::DetailsChanged(e) => {
             sqlx::query("UPDATE security.workflow_names SET name_key = $2 WHERE workflow_id = $1")
@@ -220,20 +244,21 @@ fn workflow_effect(workspace_id: Uuid, workflow_id: Uuid, event: &WorkflowEvent)
                 .bind(name_key(&e.name))
                 .into()
         }
-        WorkflowEvent::Archived(_) => {
-            Effect::on_workspace_row(sqlx::query(ARCHIVE_WORKFLOW).bind(workflow_id).bind(workspace_id), None)
+        WorkflowEvent::Archived(_) => sqlx::query(ARCHIVE_WORKFLOW).bind(workflow_id).bind(workspace_id).into(),
+        WorkflowEvent::Restored(_) => {
+            Effect::counting(sqlx::query(RESTORE_WORKFLOW).bind(workflow_id).bind(workspace_id), "active workflows")
         }
-        WorkflowEvent::Restored(_) => Effect::on_workspace_row(
-            sqlx::query(RESTORE_WORKFLOW).bind(workflow_id).bind(workspace_id),
-            Some("active workflows"),
-        ),
         _ => return None,
     };
     Some(effect)
 }
 
-/// Unique violations become 409s that say what is taken; anything else is internal.
+/// Unique violations become 409s that say what is taken, a quota race a [`QuotaRace`]; anything
+/// else is internal.
 fn on_unique(error: sqlx::Error) -> ApiError {
+    if error.as_database_error().and_then(|db| db.code()).as_deref() == Some("40001") {
+        return ApiError::internal(QuotaRace);
+    }
     let constraint = error.as_database_error().filter(|db| db.is_unique_violation()).and_then(|db| db.constraint());
     match constraint {
         Some("workspaces_slug_key") => ApiError::conflict("slug: another workspace already uses this slug"),

@@ -84,6 +84,10 @@ pub async fn run(database_url: &str, args: PipelineArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long (a) or (b) may take before the benchmark gives up with an error rather than wait for
+/// ever (a run takes seconds; a lost record or a group that never forms would stall it).
+const STALLED: Duration = Duration::from_secs(180);
+
 fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "NOT met" }
 }
@@ -163,12 +167,14 @@ async fn relay_throughput(pool: &PgPool, url: &str, kafka: &KafkaConfig, count: 
             .await
     });
     let last: i64 = sqlx::query_scalar("SELECT max(global_position) FROM event_store.events").fetch_one(pool).await?;
+    let deadline = Instant::now() + STALLED;
     loop {
         let position: i64 =
             sqlx::query_scalar("SELECT position FROM projections.relay_checkpoint").fetch_one(pool).await?;
         if position >= last {
             break;
         }
+        anyhow::ensure!(Instant::now() < deadline, "the relay stalled at position {position} of {last}");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let elapsed = started.elapsed();
@@ -245,14 +251,21 @@ async fn projector_throughput(pool: &PgPool, kafka: &KafkaConfig, count: usize, 
             sqlx::query_scalar("SELECT sum(version)::bigint FROM read_model.stream_versions").fetch_one(pool).await?;
         Ok(n.unwrap_or(0) as usize)
     };
+    let deadline = Instant::now() + STALLED;
     let (started, before) = loop {
         let n = applied().await?;
         if n > 0 {
             break (Instant::now(), n);
         }
+        anyhow::ensure!(Instant::now() < deadline, "the projector applied nothing (has it joined its group?)");
         tokio::time::sleep(Duration::from_millis(2)).await;
     };
-    while applied().await? < count {
+    loop {
+        let n = applied().await?;
+        if n >= count {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the projector stalled after {n} of {count} events");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let elapsed = started.elapsed();

@@ -5,6 +5,7 @@ mod auth;
 mod helpers;
 mod http_semantics;
 mod openapi;
+mod quota_stripes;
 mod routes;
 mod secrets;
 mod validation;
