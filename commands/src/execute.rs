@@ -256,12 +256,12 @@ pub async fn commit(
         return Ok(respond(&[result]));
     }
     let mut respond = Some(respond);
-    // A transaction that lost a race to a quota's limit runs again, and then counts exactly.
     const ATTEMPTS: usize = 3;
     let mut attempt = 1;
     let outcome = loop {
         match transact(state, provenance, idempotency, &changes, &mut respond).await {
-            Err(error) if attempt < ATTEMPTS && security_index::QuotaRace::caused(&error) => {
+            // Rolled back before its response was built: safe to run again.
+            Err(error) if attempt < ATTEMPTS && respond.is_some() && lost_quota_race(&error) => {
                 metrics::counter!("command_conflicts_total", "kind" => "quota_race").increment(1);
                 attempt += 1;
             }
@@ -270,6 +270,15 @@ pub async fn commit(
     };
     metrics::histogram!("command_append_duration_seconds").record(started.elapsed().as_secs_f64());
     outcome
+}
+
+/// Whether a transaction failed with serialization_failure (40001). Under READ COMMITTED,
+/// PostgreSQL itself never raises it; `security.count_workflow` does, when creates raced this
+/// one to the workflow quota: run again, the transaction counts exactly.
+fn lost_quota_race(error: &ApiError) -> bool {
+    let ApiError::Internal(cause) = error else { return false };
+    let code = cause.downcast_ref::<sqlx::Error>().and_then(|e| e.as_database_error()).and_then(|db| db.code());
+    code.as_deref() == Some("40001")
 }
 
 /// One attempt of [`commit`] in a transaction; `respond` is taken once the appends are done.

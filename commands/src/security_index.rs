@@ -41,18 +41,6 @@ impl Effect {
     }
 }
 
-/// Creates raced one another to a quota's limit (`security.count_workflow` raised 40001): the
-/// transaction is to run again, and its count is then exact.
-#[derive(Debug, thiserror::Error)]
-#[error("concurrent creates raced this one to the workspace's workflow quota")]
-pub struct QuotaRace;
-
-impl QuotaRace {
-    pub fn caused(error: &ApiError) -> bool {
-        matches!(error, ApiError::Internal(cause) if cause.is::<QuotaRace>())
-    }
-}
-
 /// The key under which workflow names are unique: names compare case-insensitively.
 pub fn name_key(name: &str) -> String {
     name.to_lowercase()
@@ -253,12 +241,8 @@ fn workflow_effect(workspace_id: Uuid, workflow_id: Uuid, event: &WorkflowEvent)
     Some(effect)
 }
 
-/// Unique violations become 409s that say what is taken, a quota race a [`QuotaRace`]; anything
-/// else is internal.
+/// Unique violations become 409s that say what is taken; anything else is internal.
 fn on_unique(error: sqlx::Error) -> ApiError {
-    if error.as_database_error().and_then(|db| db.code()).as_deref() == Some("40001") {
-        return ApiError::internal(QuotaRace);
-    }
     let constraint = error.as_database_error().filter(|db| db.is_unique_violation()).and_then(|db| db.constraint());
     match constraint {
         Some("workspaces_slug_key") => ApiError::conflict("slug: another workspace already uses this slug"),

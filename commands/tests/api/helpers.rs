@@ -168,6 +168,15 @@ impl TestApp {
         response
     }
 
+    /// Sends the creates of workflows `Flow 0` … `Flow {count - 1}` to `workspace` all at once;
+    /// returns their statuses.
+    pub async fn create_concurrently(&self, workspace: Uuid, key: &str, count: usize) -> Vec<u16> {
+        let path = format!("/v1/workspaces/{workspace}/workflows");
+        let create = |n: usize| json!({"name": format!("Flow {n}"), "definition": definition(0)});
+        let attempts = (0..count).map(|n| self.send("POST", &path, Some(key), Some(create(n)), &[]));
+        futures::future::join_all(attempts).await.iter().map(|r| r.status).collect()
+    }
+
     /// Another workspace and its admin key.
     pub async fn other_workspace(&self) -> (Uuid, String) {
         let created = create_workspace(&self.db.pool, "Other Corp", None, Plan::Free).await.unwrap();

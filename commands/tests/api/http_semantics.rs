@@ -179,8 +179,7 @@ async fn plan_quotas_hold_and_archiving_frees_a_slot() {
     let (workspace, key) = app.other_workspace().await; // on the free plan: 20 active workflows
     let path = format!("/v1/workspaces/{workspace}/workflows");
     let create = |n: usize| json!({"name": format!("Flow {n}"), "definition": definition(0)});
-    let attempts = (0..24).map(|n| app.send("POST", &path, Some(&key), Some(create(n)), &[]));
-    let statuses: Vec<u16> = futures::future::join_all(attempts).await.iter().map(|r| r.status).collect();
+    let statuses = app.create_concurrently(workspace, &key, 24).await;
     assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 20, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 4, "{statuses:?}");
     // A refused create leaves no name reserved.

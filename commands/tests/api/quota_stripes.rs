@@ -21,8 +21,11 @@ async fn set_limit(pool: &PgPool, workspace_id: Uuid, max_workflows: i32) {
         .unwrap();
 }
 
-async fn connect(pool: &PgPool) -> PgConnection {
-    PgConnection::connect_with(&pool.connect_options()).await.unwrap()
+/// A connection of its own, in an open transaction.
+async fn in_transaction(pool: &PgPool) -> PgConnection {
+    let mut conn = PgConnection::connect_with(&pool.connect_options()).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+    conn
 }
 
 /// Waits until a backend whose query mentions `count_workflow` waits for a lock.
@@ -51,8 +54,7 @@ async fn concurrent_creates_stop_exactly_at_the_limit_and_use_several_stripes() 
     set_limit(&app.db.pool, workspace, 40).await;
     let path = format!("/v1/workspaces/{workspace}/workflows");
     let create = |n: usize| json!({"name": format!("Flow {n}"), "definition": definition(0)});
-    let attempts = (0..56).map(|n| app.send("POST", &path, Some(&key), Some(create(n)), &[]));
-    let statuses: Vec<u16> = futures::future::join_all(attempts).await.iter().map(|r| r.status).collect();
+    let statuses = app.create_concurrently(workspace, &key, 56).await;
     assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 40, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 16, "{statuses:?}");
     assert_eq!(app.index_number(ACTIVE, workspace).await, 40);
@@ -89,15 +91,13 @@ async fn a_fast_count_overtaken_near_the_limit_asks_to_run_again() {
     let count = "SELECT security.count_workflow($1, $2, 1)";
 
     // B counts on the workflow's stripe and holds it.
-    let mut holder = connect(pool).await;
-    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    let mut holder = in_transaction(pool).await;
     let counted: bool = sqlx::query_scalar(count).bind(workspace).bind(workflow).fetch_one(&mut holder).await.unwrap();
     assert!(counted);
     // A looks (nothing is committed: the fast way) and waits for the same stripe.
     let racer = {
-        let mut conn = connect(pool).await;
+        let mut conn = in_transaction(pool).await;
         tokio::spawn(async move {
-            sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
             let outcome: Result<bool, sqlx::Error> =
                 sqlx::query_scalar(count).bind(workspace).bind(workflow).fetch_one(&mut conn).await;
             sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
@@ -139,8 +139,7 @@ async fn a_create_that_loses_the_race_runs_again_and_succeeds() {
     let (workspace, key) = app.other_workspace().await;
     set_limit(pool, workspace, 40).await;
     // B: 30 creates on stripe 0, not yet committed, and a hold on every other stripe.
-    let mut holder = connect(pool).await;
-    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    let mut holder = in_transaction(pool).await;
     sqlx::query("UPDATE security.workflow_stripes SET active = 30 WHERE workspace_id = $1 AND stripe = 0")
         .bind(workspace)
         .execute(&mut holder)
