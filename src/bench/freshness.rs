@@ -129,15 +129,20 @@ pub(super) async fn measure(pool: &PgPool, rate: u32, duration: Duration) -> any
     }
     let settle = Instant::now() + Duration::from_secs(30);
     while Instant::now() < settle {
-        let done = { accepted.lock().unwrap().keys().all(|p| seen.lock().unwrap().contains_key(p)) };
+        // Locks are taken in one order everywhere, `seen` before `accepted`, as the watcher does:
+        // the other order deadlocked the two (both are std mutexes, held across no await).
+        let done = {
+            let seen = seen.lock().unwrap();
+            accepted.lock().unwrap().keys().all(|p| seen.contains_key(p))
+        };
         if done {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     watcher.abort();
-    let accepted = accepted.lock().unwrap();
     let seen = seen.lock().unwrap();
+    let accepted = accepted.lock().unwrap();
     let mut latencies: Vec<f64> = accepted
         .iter()
         .map(|(position, at)| {
