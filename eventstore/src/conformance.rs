@@ -99,8 +99,13 @@ pub async fn expected_version_is_enforced<S: EventStore>(store: &S) {
     assert_eq!(ok.last_version, 3);
     let any = store.append_to_stream(&stream, ExpectedVersion::Any, events(ws, 3..4)).await.unwrap();
     assert_eq!(any.last_version, 4);
-    let other_workspace = store.append_to_stream(&stream, ExpectedVersion::Any, events(Uuid::now_v7(), 0..1)).await;
-    assert!(matches!(other_workspace, Err(StoreError::InvalidAppend(_))), "{other_workspace:?}");
+    // Another workspace's append is refused whatever it expects, and leaves the stream as it was.
+    for expected in [ExpectedVersion::Any, ExpectedVersion::Exact(4), ExpectedVersion::NoStream] {
+        let other_workspace = store.append_to_stream(&stream, expected, events(Uuid::now_v7(), 0..1)).await;
+        assert!(matches!(other_workspace, Err(StoreError::InvalidAppend(_))), "{expected}: {other_workspace:?}");
+    }
+    assert_eq!(store.read_stream(&stream, StreamRead::all()).await.unwrap().len(), 4);
+    assert!(store.verify_stream(&stream).await.unwrap().is_intact());
 }
 
 /// A multi-event append is all or nothing: when its last event cannot be stored, none is.

@@ -116,6 +116,19 @@ async fn append_at(
     let workspace_id = check_batch(events)?;
     let canonical: Vec<Vec<u8>> =
         (version + 1..).zip(events).map(|(v, event)| canonical_envelope(stream_id, v, event)).collect();
+    if let ([event], [canonical]) = (events, canonical.as_slice()) {
+        let appended = append_one(conn, stream_id, workspace_id, version, event, canonical).await;
+        if let Some(position) = appended.map_err(|e| append_error(e, stream_id, version))? {
+            let version = version + 1;
+            return Ok(AppendResult {
+                first_version: version,
+                last_version: version,
+                first_position: position,
+                last_position: position,
+            });
+        }
+        // Not at `version`, deleted, another workspace's or a replay: the function tells which.
+    }
     let row: Result<(i64, i64, i64, i64), sqlx::Error> = sqlx::query_as(
         "SELECT * FROM event_store.append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
@@ -138,6 +151,66 @@ async fn append_at(
     let (first_version, last_version, first_position, last_position) =
         row.map_err(|e| append_error(e, stream_id, version))?;
     Ok(AppendResult { first_version, last_version, first_position, last_position })
+}
+
+/// Appends one event in one plain statement, the common case of a command: it moves the stream's
+/// head from `version` (or creates the stream, for 0) and inserts the event chained to the
+/// head's hash. It does what `event_store.append_events` does for a stream in order, without the
+/// function's row lock and second write of the stream's row (measured with pgbench: about a third
+/// more appends per second, docs/benchmarks.md). `None` when the stream is not at `version`, is
+/// deleted or belongs to another workspace: nothing was written, not even inside a transaction,
+/// and the function, asked next, reports which (or answers a replay).
+///
+/// The previous hash is read through a second reference to the row (`old`) because PostgreSQL 15
+/// cannot return a column's old value from an UPDATE. It is the locked row's: if another append
+/// moved the row after this statement's snapshot, the re-check of `version` skips it, and every
+/// change of `last_hash` moves `version`.
+async fn append_one(
+    conn: &mut PgConnection,
+    stream_id: &StreamId,
+    workspace_id: Uuid,
+    version: i64,
+    event: &NewEvent,
+    canonical: &[u8],
+) -> Result<Option<i64>, sqlx::Error> {
+    const INSERT_EVENT: &str = "INSERT INTO event_store.events (stream_id, version, event_id, event_type,
+            schema_version, workspace_id, occurred_at, actor, correlation_id, causation_id, payload, metadata,
+            prev_hash, hash)
+         SELECT $1, $3 + 1, $4, $5, $6, $2, $7, $8, $9, $10, $11, $12, head.prev_hash, head.hash FROM head
+         RETURNING global_position";
+    const NEW_STREAM: &str = "WITH head AS (
+            INSERT INTO event_store.streams (stream_id, workspace_id, version, category, last_hash)
+            VALUES ($1, $2, $3 + 1, $14, encode(sha256(convert_to($15, 'UTF8') || $13), 'hex'))
+            ON CONFLICT (stream_id) DO NOTHING
+            RETURNING $15 AS prev_hash, last_hash AS hash
+        )";
+    const EXISTING_STREAM: &str = "WITH head AS (
+            UPDATE event_store.streams s
+            SET version = s.version + 1, last_hash = encode(sha256(convert_to(s.last_hash, 'UTF8') || $13), 'hex')
+            FROM event_store.streams old
+            WHERE s.stream_id = $1 AND old.stream_id = $1 AND s.version = $3 AND s.workspace_id = $2
+              AND s.deleted_at IS NULL
+            RETURNING old.last_hash AS prev_hash, s.last_hash AS hash
+        )";
+    static SQL: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
+    let [new_stream, existing_stream] =
+        SQL.get_or_init(|| [format!("{NEW_STREAM} {INSERT_EVENT}"), format!("{EXISTING_STREAM} {INSERT_EVENT}")]);
+    let query = sqlx::query_scalar(if version == 0 { new_stream } else { existing_stream })
+        .bind(stream_id.to_string())
+        .bind(workspace_id)
+        .bind(version)
+        .bind(event.event_id)
+        .bind(event.event_type.as_str())
+        .bind(event.schema_version as i32)
+        .bind(event.occurred_at)
+        .bind(Json(&event.actor))
+        .bind(event.correlation_id.as_deref())
+        .bind(event.causation_id.as_deref())
+        .bind(Json(&event.payload))
+        .bind(Json(&event.metadata))
+        .bind(canonical);
+    let query = if version == 0 { query.bind(stream_id.category().as_str()).bind(GENESIS_HASH) } else { query };
+    query.fetch_optional(&mut *conn).await
 }
 
 /// Maps the errors `event_store.append_events` raises (see its migration) to [`StoreError`].
