@@ -16,7 +16,10 @@ use uuid::Uuid;
 
 use super::LoadArgs;
 use super::append::{RawInsert, fresh_database, print_ratio, print_row};
-use super::stats::{Workload, measure};
+use super::stats::{Workload, alternating};
+
+/// Each case is measured in this many alternating rounds of raw INSERTs and HTTP commands.
+const ROUNDS: u32 = 3;
 
 #[derive(Debug, Args)]
 pub struct CommandsArgs {
@@ -138,20 +141,22 @@ pub async fn run(database_url: &str, args: CommandsArgs) -> anyhow::Result<()> {
         args.load.seconds, args.load.warmup_seconds
     );
     let (warmup, duration) = (Duration::from_secs(args.load.warmup_seconds), Duration::from_secs(args.load.seconds));
-    let raw = measure(RawInsert::clients_writing(&pool, clients, 1, command_event), warmup, duration).await?;
-    print_row("(a) raw INSERT, 1 row per transaction", &raw);
     let bodies = Arc::new(Bodies::new());
-    let http_clients = (0..clients)
-        .map(|_| HttpClient {
-            client: reqwest::Client::new(),
-            base: base.clone(),
-            authorization: format!("Bearer {}", workspace.api_key),
-            bodies: bodies.clone(),
-            current: None,
-            created: 0,
-        })
-        .collect();
-    let http = measure(http_clients, warmup, duration).await?;
+    let http_clients = || -> Vec<HttpClient> {
+        (0..clients)
+            .map(|_| HttpClient {
+                client: reqwest::Client::new(),
+                base: base.clone(),
+                authorization: format!("Bearer {}", workspace.api_key),
+                bodies: bodies.clone(),
+                current: None,
+                created: 0,
+            })
+            .collect()
+    };
+    let raw_clients = || RawInsert::clients_writing(&pool, clients, 1, command_event);
+    let (raw, http) = alternating(ROUNDS, warmup, duration, raw_clients, http_clients).await?;
+    print_row("(a) raw INSERT, 1 row per transaction", &raw);
     print_row("(e) HTTP commands, 1 event per command", &http);
     print_ratio("e/a", &http, &raw, 0.5);
     Ok(())

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::LoadArgs;
 use super::append::{bench_url, fresh_database, print_ratio, print_row};
 use super::commands::definition;
-use super::stats::{Summary, Workload, measure};
+use super::stats::{Summary, Workload, alternating};
 
 #[derive(Debug, Args)]
 pub struct QueryArgs {
@@ -36,7 +36,7 @@ pub struct QueryArgs {
     versions: i64,
 }
 
-/// Each case is measured in this many alternating rounds of GraphQL and raw SQL.
+/// Each case is measured in this many alternating rounds of GraphQL and raw SQL (see [`alternating`]).
 const ROUNDS: u32 = 3;
 
 const LIST: &str = "{ workflows(first: 20, filter: {tags: [\"bench\"]}) { edges { cursor node { id name status version updatedAt } } } }";
@@ -195,16 +195,8 @@ pub async fn run(database_url: &str, args: QueryArgs) -> anyhow::Result<()> {
                 })
                 .collect()
         };
-        // Alternating rounds, so that drift on the shared machine (the server's caches, autovacuum,
-        // the idle relay and projector) falls on both sides alike. GraphQL goes first: its
-        // warm-up writes the snapshots the raw baseline's statements then read.
-        let slice = duration / ROUNDS;
-        let mut graphql = measure(graphql_clients(), warmup, slice).await?;
-        let mut raw = measure(raw_clients(), warmup, slice).await?;
-        for _ in 1..ROUNDS {
-            graphql = graphql.merge(measure(graphql_clients(), warmup, slice).await?);
-            raw = raw.merge(measure(raw_clients(), warmup, slice).await?);
-        }
+        // GraphQL goes first: its warm-up writes the snapshots the raw baseline's statements read.
+        let (graphql, raw) = alternating(ROUNDS, warmup, duration, graphql_clients, raw_clients).await?;
         print_row(&format!("raw SQL, {name}"), &raw);
         print_row(&format!("GraphQL, {name}"), &graphql);
         print_ratio(&format!("{name}: GraphQL/raw"), &graphql, &raw, 0.5);
