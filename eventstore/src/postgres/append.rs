@@ -1,5 +1,7 @@
 //! Appending through `event_store.append_events` (migration `…_append_function.sql`): one
 //! round trip locks the stream's row, checks the expected version, chains the hashes and inserts.
+//! An append of one event, the common case, first tries a plain statement that does the same with
+//! less work (see [`append_one`]); the function answers whatever that statement does not fit.
 //!
 //! The function needs the exact version the stream is at, because each event's canonical bytes
 //! include its version. An append with [`ExpectedVersion::Any`] therefore first locks the row to
