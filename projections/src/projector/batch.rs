@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use event_schemas::{Event, SchemaError};
+use event_schemas::Event;
 use eventstore::{EventStore, PgEventStore, StreamRead};
 use rdkafka::Message;
 use rdkafka::message::{OwnedHeaders, OwnedMessage};
@@ -50,50 +50,18 @@ impl BatchOutcome {
     }
 }
 
-/// A record as received, with its event parsed and decoded as it arrived: the projector receives
-/// the next batch while the previous one is in PostgreSQL, so this work is off the batch's path.
-pub(super) struct Received {
-    pub(super) message: OwnedMessage,
-    /// The positioning of the record's partition it was received under.
-    pub(super) positioning: Option<u64>,
-    /// Taken by the first attempt to apply the record; a retry parses the message again.
-    ready: Option<(Parsed, Ahead)>,
-}
-
-/// A record's event, or why it is not one.
-type Parsed = Result<ProjectedEvent, cloudevents::MalformedRecord>;
-/// An event's decoding, when it was done ahead (not for events read from the store).
-type Ahead = Option<Result<Event, SchemaError>>;
-
-impl Received {
-    pub(super) fn new(message: OwnedMessage, positioning: Option<u64>) -> Self {
-        let parsed = cloudevents::parse(message.headers(), message.payload());
-        let decoded = parsed.as_ref().ok().map(decode_one);
-        Self { message, positioning, ready: Some((parsed, decoded)) }
-    }
-
-    /// The record's event, and its decoding when that was done ahead.
-    fn take(&mut self) -> (Parsed, Ahead) {
-        self.ready.take().unwrap_or_else(|| (cloudevents::parse(self.message.headers(), self.message.payload()), None))
-    }
-}
-
-fn decode_one(event: &ProjectedEvent) -> Result<Event, SchemaError> {
-    Event::decode(&event.event_type, event.schema_version, event.payload.clone())
-}
-
-/// Applies `records`; on a database error retries with backoff, then isolates the culprit.
+/// Applies `messages`; on a database error retries with backoff, then isolates the culprit.
 pub(super) async fn apply_with_retries(
     pool: &PgPool,
     store: &PgEventStore,
     offsets: &OffsetBook<'_>,
-    records: &mut [Received],
+    messages: &[OwnedMessage],
 ) -> anyhow::Result<BatchOutcome> {
     let mut delay = Duration::from_millis(100);
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match apply(pool, store, offsets, records).await {
+        match apply(pool, store, offsets, messages).await {
             Ok(outcome) => {
                 metrics::counter!("projector_events_applied_total").increment(outcome.applied as u64);
                 metrics::counter!("projector_duplicates_total").increment(outcome.duplicates as u64);
@@ -114,15 +82,14 @@ pub(super) async fn apply_with_retries(
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(5));
     }
-    if let [record] = records {
+    if messages.len() == 1 {
         // It fails on its own: dead-letter it, so the partition moves on.
-        let error = apply(pool, store, offsets, std::slice::from_mut(record)).await.err();
-        let error = error.map(|e| format!("{e:#}")).unwrap_or_default();
-        return dead_letter_alone(pool, offsets, &record.message, error).await;
+        let error = apply(pool, store, offsets, messages).await.err().map(|e| format!("{e:#}")).unwrap_or_default();
+        return dead_letter_alone(pool, offsets, &messages[0], error).await;
     }
     let mut total = BatchOutcome::default();
-    for record in records {
-        let outcome = Box::pin(apply_with_retries(pool, store, offsets, std::slice::from_mut(record))).await?;
+    for message in messages {
+        let outcome = Box::pin(apply_with_retries(pool, store, offsets, std::slice::from_ref(message))).await?;
         total = total.merge(outcome);
     }
     Ok(total)
@@ -144,20 +111,19 @@ async fn apply(
     pool: &PgPool,
     store: &PgEventStore,
     offsets: &OffsetBook<'_>,
-    records: &mut [Received],
+    messages: &[OwnedMessage],
 ) -> anyhow::Result<BatchOutcome> {
     let mut tx = pool.begin().await?;
     begin_batch(&mut tx).await?;
-    let parsed: Vec<_> = records.iter_mut().map(Received::take).collect();
-    let streams: Vec<String> =
-        parsed.iter().filter_map(|(p, _)| p.as_ref().ok()).map(|e| e.stream_id.to_string()).collect();
+    let parsed: Vec<Result<ProjectedEvent, cloudevents::MalformedRecord>> =
+        messages.iter().map(|m| cloudevents::parse(m.headers(), m.payload())).collect();
+    let streams: Vec<String> = parsed.iter().flatten().map(|e| e.stream_id.to_string()).collect();
     let applied_before = read_guard(&mut tx, &streams).await?;
     let mut guard = applied_before.clone();
     let mut outcome = BatchOutcome::default();
     // First what to apply, in order (duplicates dropped, gaps filled), then all of it at once.
-    let mut next: Vec<(ProjectedEvent, Ahead)> = Vec::with_capacity(records.len());
-    for (record, (parsed, decoded)) in records.iter().zip(parsed) {
-        let message = &record.message;
+    let mut next: Vec<ProjectedEvent> = Vec::with_capacity(messages.len());
+    for (message, parsed) in messages.iter().zip(parsed) {
         let event = match parsed {
             Ok(event) => event,
             Err(error) => {
@@ -193,10 +159,10 @@ async fn apply(
                 continue;
             }
             outcome.repaired += missing.len();
-            next.extend(missing.iter().map(|e| (ProjectedEvent::from(e), None)));
+            next.extend(missing.iter().map(ProjectedEvent::from));
         }
         guard.insert(stream, event.version);
-        next.push((event, decoded));
+        next.push(event);
     }
     let decoded = decode(next, &mut outcome);
     outcome.applied = decoded.len();
@@ -204,7 +170,7 @@ async fn apply(
     read_models::apply(&mut tx, &decoded, &mut pending, Selection::ALL).await?;
     save_dead_letters(&mut tx, &outcome.dead_letters).await?;
     pending.move_guard(guard_rows(&applied_before, guard));
-    pending.store_offsets(offsets_of(offsets, records.iter().map(|r| &r.message)));
+    pending.store_offsets(offsets_of(offsets, messages));
     pending.flush(&mut tx).await?;
     tx.commit().await?;
     record_freshness(&decoded);
@@ -219,12 +185,11 @@ fn record_freshness(applied: &[(ProjectedEvent, Event)]) {
     }
 }
 
-/// Decodes each event not decoded ahead; one that cannot be decoded is dead-lettered (the guard
-/// still moves past it).
-fn decode(events: Vec<(ProjectedEvent, Ahead)>, outcome: &mut BatchOutcome) -> Vec<(ProjectedEvent, Event)> {
+/// Decodes each event; one that cannot be decoded is dead-lettered (the guard still moves past it).
+fn decode(events: Vec<ProjectedEvent>, outcome: &mut BatchOutcome) -> Vec<(ProjectedEvent, Event)> {
     let mut decoded = Vec::with_capacity(events.len());
-    for (event, ahead) in events {
-        match ahead.unwrap_or_else(|| decode_one(&event)) {
+    for event in events {
+        match Event::decode(&event.event_type, event.schema_version, event.payload.clone()) {
             Ok(e) => decoded.push((event, e)),
             Err(error) => outcome.dead_letters.push(DeadLetter {
                 key: Some(event.stream_id.to_string()),
@@ -293,7 +258,7 @@ async fn save_dead_letters(conn: &mut PgConnection, dead: &[DeadLetter]) -> Resu
 
 /// The next offset of each partition of `messages`, under the epoch it was positioned in; a
 /// partition revoked meanwhile has none, and its new owner has positioned itself already.
-fn offsets_of<'m>(book: &OffsetBook<'_>, messages: impl IntoIterator<Item = &'m OwnedMessage>) -> Offsets {
+fn offsets_of(book: &OffsetBook<'_>, messages: &[OwnedMessage]) -> Offsets {
     let mut next: HashMap<(&str, i32), i64> = HashMap::new();
     for message in messages {
         let entry = next.entry((message.topic(), message.partition())).or_insert(0);
@@ -335,7 +300,7 @@ async fn dead_letter_alone(
         pending.move_guard(guard_rows(&before, HashMap::from([(stream, event.version)])));
     }
     save_dead_letters(&mut tx, std::slice::from_ref(&letter)).await?;
-    pending.store_offsets(offsets_of(offsets, [message]));
+    pending.store_offsets(offsets_of(offsets, std::slice::from_ref(message)));
     pending.flush(&mut tx).await?;
     tx.commit().await?;
     metrics::counter!("projector_dead_letters_total").increment(1);

@@ -13,7 +13,7 @@
 //! connection, and waited for.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
@@ -27,20 +27,12 @@ use sqlx::postgres::PgConnectOptions;
 /// A partition: topic and number.
 pub(super) type Partition = (String, i32);
 
-/// How an assigned partition was positioned: under which broker epoch, and which positioning.
-struct Positioned {
-    epoch: i64,
-    number: u64,
-}
-
 pub(super) struct ProjectorContext {
     database: PgConnectOptions,
     group: String,
-    /// Each assigned partition's positioning: the broker epoch its offsets are stored with, and
-    /// which positioning it was (see [`ProjectorContext::positioning_of`]).
-    assigned: Arc<Mutex<HashMap<Partition, Positioned>>>,
-    /// How many partitions have been positioned so far; numbers each positioning.
-    positionings: Arc<AtomicU64>,
+    /// The broker epoch each assigned partition was positioned under: the epoch its offsets are
+    /// stored with.
+    epochs: Arc<Mutex<HashMap<Partition, i64>>>,
     /// Set when an assignment could not be positioned, or every broker went away: the consumer is
     /// then replaced.
     failed: Arc<AtomicBool>,
@@ -48,29 +40,12 @@ pub(super) struct ProjectorContext {
 
 impl ProjectorContext {
     pub(super) fn new(database: PgConnectOptions, group: &str) -> Self {
-        Self {
-            database,
-            group: group.to_owned(),
-            assigned: Arc::default(),
-            positionings: Arc::default(),
-            failed: Arc::default(),
-        }
+        Self { database, group: group.to_owned(), epochs: Arc::default(), failed: Arc::default() }
     }
 
     /// The epochs of the partitions assigned now, to store offsets with.
     pub(super) fn epochs(&self) -> HashMap<Partition, i64> {
-        let assigned = self.assigned.lock().expect("assignment lock");
-        assigned.iter().map(|(partition, positioned)| (partition.clone(), positioned.epoch)).collect()
-    }
-
-    /// Which positioning of `partition` is current (`None` while it is not assigned). A record
-    /// received under one positioning and not yet applied when another begins must be dropped:
-    /// the new one starts from the stored offset, before the record, and delivers it again (or
-    /// another projector owns it now). librdkafka drops the records it has fetched ahead when
-    /// partitions are revoked; this is the same for the records the projector holds.
-    pub(super) fn positioning_of(&self, topic: &str, partition: i32) -> Option<u64> {
-        let assigned = self.assigned.lock().expect("assignment lock");
-        assigned.get(&(topic.to_owned(), partition)).map(|positioned| positioned.number)
+        self.epochs.lock().expect("epochs lock").clone()
     }
 
     /// Whether this consumer must be replaced.
@@ -114,13 +89,12 @@ impl ProjectorContext {
         let (epoch, stored) = self.stored_offsets()?;
         let partitions: Vec<Partition> =
             assignment.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
-        let mut assigned = self.assigned.lock().expect("assignment lock");
+        let mut epochs = self.epochs.lock().expect("epochs lock");
         for (topic, partition) in partitions {
             let offset = stored.get(&(topic.clone(), partition)).map_or(Offset::Beginning, |o| Offset::Offset(*o));
             tracing::info!(topic, partition, ?offset, epoch, "partition assigned");
             assignment.set_partition_offset(&topic, partition, offset)?;
-            let number = self.positionings.fetch_add(1, Ordering::Relaxed);
-            assigned.insert((topic, partition), Positioned { epoch, number });
+            epochs.insert((topic, partition), epoch);
         }
         Ok(())
     }
@@ -169,14 +143,14 @@ impl ConsumerContext for ProjectorContext {
                 if cooperative { consumer.incremental_assign(tpl) } else { consumer.assign(tpl) }
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                let mut assigned = self.assigned.lock().expect("assignment lock");
+                let mut epochs = self.epochs.lock().expect("epochs lock");
                 for element in tpl.elements() {
-                    assigned.remove(&(element.topic().to_owned(), element.partition()));
+                    epochs.remove(&(element.topic().to_owned(), element.partition()));
                     let labels =
                         [("topic", element.topic().to_owned()), ("partition", element.partition().to_string())];
                     metrics::gauge!("projector_partition_lag", &labels).set(0.0);
                 }
-                drop(assigned);
+                drop(epochs);
                 if cooperative { consumer.incremental_unassign(tpl) } else { consumer.unassign() }
             }
             other => {

@@ -1,12 +1,10 @@
 //! The projector: a Kafka consumer group that applies events to the read models exactly once.
 //!
-//! Records are taken in batches, and while one batch is in PostgreSQL the next one's records are
-//! received, parsed and decoded (a record of a partition positioned again meanwhile is dropped
-//! before it is applied: the new positioning delivers it again). Each batch is one PostgreSQL
-//! transaction that applies the events, advances the per-stream version guard
-//! (`read_model.stream_versions`) and records the Kafka offsets it consumed
-//! (`projections.kafka_offsets`), so an effect and the knowledge that it happened commit together,
-//! and an assigned partition starts at the offset stored there (see `context`). A record whose stream version is not above the guard is a duplicate and is
+//! Records are taken in batches. Each batch is one PostgreSQL transaction that applies the
+//! events, advances the per-stream version guard (`read_model.stream_versions`) and records the
+//! Kafka offsets it consumed (`projections.kafka_offsets`), so an effect and the knowledge that it
+//! happened commit together, and an assigned partition starts at the offset stored there (see
+//! `context`). A record whose stream version is not above the guard is a duplicate and is
 //! dropped; one that jumps past the next expected version means the broker lost records, and the
 //! missing events are read from the event store first. Offsets are also committed to Kafka after
 //! PostgreSQL, for the broker's own lag tools; nothing reads them back.
@@ -23,7 +21,7 @@ use std::time::Duration;
 use eventstore::PgEventStore;
 use futures::FutureExt;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{BorrowedMessage, OwnedMessage};
+use rdkafka::message::OwnedMessage;
 use rdkafka::producer::FutureProducer;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use sqlx::PgPool;
@@ -31,7 +29,7 @@ use sqlx::PgPool;
 use crate::kafka::{KafkaConfig, event_topics};
 
 pub use batch::BatchOutcome;
-use batch::{OffsetBook, Received};
+use batch::OffsetBook;
 use context::ProjectorContext;
 
 pub const DEFAULT_GROUP: &str = "flowfuse-projector";
@@ -122,96 +120,47 @@ impl Projector {
         consumer.subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())?;
         let dead_letters: FutureProducer = self.kafka.client().set("acks", "all").create()?;
         tracing::info!(group = %self.group, "projector consuming");
-        // Records received while the previous batch was applied: the next batch.
-        let mut next: Vec<Received> = Vec::new();
         loop {
             // Any error (a broker gone, a partition lost), every broker down, or an assignment that
             // could not be positioned drops this consumer: `run` makes a new one (and see
             // `context` for the librdkafka crash this avoids). Checked at least every 100 ms.
             anyhow::ensure!(!consumer.context().must_be_replaced(), "the consumer must be replaced");
-            if next.is_empty() {
-                match tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await {
-                    Ok(received) => next.push(received_now(&consumer, received.map_err(consumer_error)?)),
-                    Err(_idle) => continue,
-                }
-            }
+            let first = match tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await {
+                Ok(received) => received.map_err(|e| anyhow::anyhow!("consumer error: {e}"))?.detach(),
+                Err(_idle) => continue,
+            };
             // Time in the broker: from the relay's produce (the record's create time) to here.
-            let in_broker_ms =
-                next[0].message.timestamp().to_millis().map(|t| chrono::Utc::now().timestamp_millis() - t);
+            let in_broker_ms = first.timestamp().to_millis().map(|t| chrono::Utc::now().timestamp_millis() - t);
             // Then whatever has arrived meanwhile, without waiting for more: under a steady stream
             // records pile up while a batch is applied, so batches grow with the load (as group
             // commit does) and one transaction per batch keeps up, while a lone event is applied
             // at once instead of waiting out a gathering window.
-            while next.len() < MAX_BATCH {
+            let mut messages = vec![first];
+            while messages.len() < MAX_BATCH {
                 match consumer.recv().now_or_never() {
-                    Some(Ok(message)) => next.push(received_now(&consumer, message)),
+                    Some(Ok(message)) => messages.push(message.detach()),
                     _ => break,
                 }
-            }
-            let mut batch = std::mem::take(&mut next);
-            // Records of a partition positioned again since they arrived will come again (see
-            // `ProjectorContext::positioning_of`).
-            batch.retain(|r| {
-                r.positioning.is_some()
-                    && r.positioning == consumer.context().positioning_of(r.message.topic(), r.message.partition())
-            });
-            if batch.is_empty() {
-                continue;
             }
             let epochs = consumer.context().epochs();
             let book = OffsetBook { group: &self.group, epochs: &epochs };
             let applying = std::time::Instant::now();
-            // While the batch is in PostgreSQL, receive (and parse and decode) the next one. A
-            // consumer error ends the receiving, not the batch: it is reported once the batch
-            // has committed or failed.
-            let mut receive_error = None;
-            let outcome = {
-                let application = batch::apply_with_retries(&self.pool, &self.store, &book, &mut batch);
-                tokio::pin!(application);
-                loop {
-                    tokio::select! {
-                        biased;
-                        outcome = &mut application => break outcome?,
-                        received = consumer.recv(), if receive_error.is_none() && next.len() < MAX_BATCH => {
-                            match received {
-                                Ok(message) => next.push(received_now(&consumer, message)),
-                                Err(error) => receive_error = Some(consumer_error(error)),
-                            }
-                        }
-                    }
-                }
-            };
+            let outcome = batch::apply_with_retries(&self.pool, &self.store, &book, &messages).await?;
             tracing::debug!(
-                records = batch.len(),
+                records = messages.len(),
                 applied = outcome.applied,
                 apply_ms = applying.elapsed().as_secs_f64() * 1000.0,
                 in_broker_ms,
                 "batch committed"
             );
             batch::publish_dead_letters(&dead_letters, &outcome.dead_letters).await;
-            commit_offsets(&consumer, batch.iter().map(|r| &r.message));
-            if let Some(error) = receive_error {
-                return Err(error);
-            }
+            commit_offsets(&consumer, &messages);
         }
     }
 }
 
-/// A record just received, with the positioning of its partition it arrived under.
-fn received_now(consumer: &StreamConsumer<ProjectorContext>, message: BorrowedMessage<'_>) -> Received {
-    let positioning = consumer.context().positioning_of(message.topic(), message.partition());
-    Received::new(message.detach(), positioning)
-}
-
-fn consumer_error(error: rdkafka::error::KafkaError) -> anyhow::Error {
-    anyhow::anyhow!("consumer error: {error}")
-}
-
 /// Tells Kafka how far the group got (after PostgreSQL has it), for the broker's lag tools.
-fn commit_offsets<'m>(
-    consumer: &StreamConsumer<ProjectorContext>,
-    messages: impl IntoIterator<Item = &'m OwnedMessage>,
-) {
+fn commit_offsets(consumer: &StreamConsumer<ProjectorContext>, messages: &[OwnedMessage]) {
     let mut list = TopicPartitionList::new();
     for message in messages {
         let _ = list.add_partition_offset(message.topic(), message.partition(), Offset::Offset(message.offset() + 1));
