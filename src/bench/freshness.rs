@@ -30,8 +30,7 @@ pub(super) async fn measure(pool: &PgPool, rate: u32, duration: Duration) -> any
     projections::status::wait_until_caught_up(pool, Duration::from_secs(60)).await?;
     // A request that never completes must not stall the benchmark: it counts as not accepted.
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
-    let accepted: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
-    let seen: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
+    let tracked: Arc<Mutex<Tracked>> = Arc::default();
     // Workflows whose last command has been answered, with their version.
     let idle: Arc<Mutex<VecDeque<(String, i64)>>> = Arc::default();
 
@@ -40,14 +39,11 @@ pub(super) async fn measure(pool: &PgPool, rate: u32, duration: Duration) -> any
     // has a connection of its own, so that it never queues behind the load's requests.
     let mut watch_conn = sqlx::PgConnection::connect_with(&pool.connect_options()).await?;
     let watcher = {
-        let (seen, accepted) = (seen.clone(), accepted.clone());
+        let tracked = tracked.clone();
         let workspace_id = workspace.workspace_id;
         tokio::spawn(async move {
             loop {
-                let pending: Vec<i64> = {
-                    let seen = seen.lock().unwrap();
-                    accepted.lock().unwrap().keys().filter(|p| !seen.contains_key(*p)).copied().collect()
-                };
+                let pending = tracked.lock().unwrap().unseen();
                 // By the audit log's key (workspace, position): a probe per position, where a filter
                 // on the position alone would scan the whole log every 2 ms and load the server it
                 // measures.
@@ -60,12 +56,7 @@ pub(super) async fn measure(pool: &PgPool, rate: u32, duration: Duration) -> any
                 .await
                 .unwrap_or_default();
                 let now = Instant::now();
-                {
-                    let mut seen = seen.lock().unwrap();
-                    for position in rows {
-                        seen.entry(position).or_insert(now);
-                    }
-                }
+                tracked.lock().unwrap().saw(rows, now);
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
         })
@@ -79,7 +70,7 @@ pub(super) async fn measure(pool: &PgPool, rate: u32, duration: Duration) -> any
     while Instant::now() < deadline {
         ticker.tick().await;
         let (client, base, key) = (client.clone(), base.clone(), workspace.api_key.clone());
-        let (accepted, idle) = (accepted.clone(), idle.clone());
+        let (tracked, idle) = (tracked.clone(), idle.clone());
         sent += 1;
         let n = sent;
         let next = idle.lock().unwrap().pop_front();
@@ -109,7 +100,7 @@ pub(super) async fn measure(pool: &PgPool, rate: u32, duration: Duration) -> any
             let at = Instant::now();
             let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
             let Some(position) = header("x-consistency-token").and_then(|v| v.parse::<i64>().ok()) else { return };
-            accepted.lock().unwrap().insert(position, at);
+            tracked.lock().unwrap().accepted.insert(position, at);
             let version = header("etag").and_then(|v| v.trim_matches('"').parse::<i64>().ok());
             let id = match next {
                 Some((id, _)) => Some(id),
@@ -129,30 +120,46 @@ pub(super) async fn measure(pool: &PgPool, rate: u32, duration: Duration) -> any
     }
     let settle = Instant::now() + Duration::from_secs(30);
     while Instant::now() < settle {
-        // Locks are taken in one order everywhere, `seen` before `accepted`, as the watcher does:
-        // the other order deadlocked the two (both are std mutexes, held across no await).
-        let done = {
-            let seen = seen.lock().unwrap();
-            accepted.lock().unwrap().keys().all(|p| seen.contains_key(p))
-        };
-        if done {
+        if tracked.lock().unwrap().unseen().is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     watcher.abort();
-    let seen = seen.lock().unwrap();
-    let accepted = accepted.lock().unwrap();
-    let mut latencies: Vec<f64> = accepted
+    let tracked = tracked.lock().unwrap();
+    let mut latencies: Vec<f64> = tracked
+        .accepted
         .iter()
         .map(|(position, at)| {
-            seen.get(position).map_or(30_000.0, |visible| visible.saturating_duration_since(*at).as_secs_f64() * 1000.0)
+            let seen = tracked.seen.get(position);
+            seen.map_or(30_000.0, |visible| visible.saturating_duration_since(*at).as_secs_f64() * 1000.0)
         })
         .collect();
     latencies.sort_by(f64::total_cmp);
     let pick =
         |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(f64::NAN);
     Ok(Freshness { p50: pick(0.5), p99: pick(0.99), sent, accepted: latencies.len() })
+}
+
+/// When each accepted position was answered, and when it was seen in the read models. One lock
+/// for both: two locks taken in different orders once deadlocked the watcher and the settle loop.
+#[derive(Default)]
+struct Tracked {
+    accepted: HashMap<i64, Instant>,
+    seen: HashMap<i64, Instant>,
+}
+
+impl Tracked {
+    /// Accepted positions not seen yet.
+    fn unseen(&self) -> Vec<i64> {
+        self.accepted.keys().filter(|p| !self.seen.contains_key(*p)).copied().collect()
+    }
+
+    fn saw(&mut self, positions: Vec<i64>, at: Instant) {
+        for position in positions {
+            self.seen.entry(position).or_insert(at);
+        }
+    }
 }
 
 pub(super) struct Freshness {
