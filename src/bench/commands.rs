@@ -18,9 +18,6 @@ use super::LoadArgs;
 use super::append::{RawInsert, fresh_database, print_ratio, print_row};
 use super::stats::{Workload, alternating};
 
-/// Each case is measured in this many alternating rounds of raw INSERTs and HTTP commands.
-const ROUNDS: u32 = 3;
-
 #[derive(Debug, Args)]
 pub struct CommandsArgs {
     #[command(flatten)]
@@ -155,7 +152,7 @@ pub async fn run(database_url: &str, args: CommandsArgs) -> anyhow::Result<()> {
             .collect()
     };
     let raw_clients = || RawInsert::clients_writing(&pool, clients, 1, command_event);
-    let (raw, http) = alternating(ROUNDS, warmup, duration, raw_clients, http_clients).await?;
+    let (raw, http) = alternating(warmup, duration, raw_clients, http_clients).await?;
     print_row("(a) raw INSERT, 1 row per transaction", &raw);
     print_row("(e) HTTP commands, 1 event per command", &http);
     print_ratio("e/a", &http, &raw, 0.5);

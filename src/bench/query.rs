@@ -36,9 +36,6 @@ pub struct QueryArgs {
     versions: i64,
 }
 
-/// Each case is measured in this many alternating rounds of GraphQL and raw SQL (see [`alternating`]).
-const ROUNDS: u32 = 3;
-
 const LIST: &str = "{ workflows(first: 20, filter: {tags: [\"bench\"]}) { edges { cursor node { id name status version updatedAt } } } }";
 const AT: &str = "query($id: UUID!, $v: Int!) { workflow(id: $id) { at(version: $v) { version name definition } } }";
 
@@ -196,7 +193,7 @@ pub async fn run(database_url: &str, args: QueryArgs) -> anyhow::Result<()> {
                 .collect()
         };
         // GraphQL goes first: its warm-up writes the snapshots the raw baseline's statements read.
-        let (graphql, raw) = alternating(ROUNDS, warmup, duration, graphql_clients, raw_clients).await?;
+        let (graphql, raw) = alternating(warmup, duration, graphql_clients, raw_clients).await?;
         print_row(&format!("raw SQL, {name}"), &raw);
         print_row(&format!("GraphQL, {name}"), &graphql);
         print_ratio(&format!("{name}: GraphQL/raw"), &graphql, &raw, 0.5);

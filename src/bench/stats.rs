@@ -76,21 +76,23 @@ pub async fn measure<W: Workload>(clients: Vec<W>, warmup: Duration, duration: D
     Ok(summary)
 }
 
-/// Measures two workloads in `rounds` alternating rounds (`first`, `second`, `first`, …), each
-/// round `duration / rounds` long after its own warm-up, and adds each side's rounds up. Drift on
+/// How many rounds [`alternating`] measures each side in.
+const ROUNDS: u32 = 3;
+
+/// Measures two workloads in [`ROUNDS`] alternating rounds (`first`, `second`, `first`, …), each
+/// round `duration / ROUNDS` long after its own warm-up, and adds each side's rounds up. Drift on
 /// the shared machine (autovacuum, checkpoints, the server's caches) then falls on both sides
 /// alike: single back-to-back runs drifted by tens of per cent on one side alone.
 pub async fn alternating<A: Workload, B: Workload>(
-    rounds: u32,
     warmup: Duration,
     duration: Duration,
     mut first: impl FnMut() -> Vec<A>,
     mut second: impl FnMut() -> Vec<B>,
 ) -> anyhow::Result<(Summary, Summary)> {
-    let slice = duration / rounds.max(1);
+    let slice = duration / ROUNDS;
     let mut a = measure(first(), warmup, slice).await?;
     let mut b = measure(second(), warmup, slice).await?;
-    for _ in 1..rounds {
+    for _ in 1..ROUNDS {
         a = a.merge(measure(first(), warmup, slice).await?);
         b = b.merge(measure(second(), warmup, slice).await?);
     }
