@@ -79,10 +79,14 @@ macro_rules! event_category {
                 }
             }
 
-            /// Parses a payload that is already at its current schema version.
-            fn parse_current(event_type: &str, payload: serde_json::Value) -> Option<Result<Self, serde_json::Error>> {
+            /// Parses a payload that is already at its current schema version, owned (its strings
+            /// move into the event) or borrowed (nothing is copied but the strings).
+            fn parse_current<'de, D>(event_type: &str, payload: D) -> Option<Result<Self, serde_json::Error>>
+            where
+                D: serde::Deserializer<'de, Error = serde_json::Error>,
+            {
                 match event_type {
-                    $(stringify!($ty) => Some(serde_json::from_value(payload).map($name::$variant)),)*
+                    $(stringify!($ty) => Some(<$ty as serde::Deserialize>::deserialize(payload).map($name::$variant)),)*
                     _ => None,
                 }
             }
@@ -93,7 +97,16 @@ macro_rules! event_category {
 
             /// Decodes a stored event of this category, upcasting older schema versions.
             pub fn decode(event_type: &str, schema_version: u32, payload: serde_json::Value) -> Result<Self, SchemaError> {
-                match Event::decode(event_type, schema_version, payload)? {
+                Self::of_category(event_type, Event::decode(event_type, schema_version, payload)?)
+            }
+
+            /// Decodes a recorded event of this category.
+            pub fn from_recorded(event: &RecordedEvent) -> Result<Self, SchemaError> {
+                Self::of_category(&event.event_type, Event::from_recorded(event)?)
+            }
+
+            fn of_category(event_type: &str, event: Event) -> Result<Self, SchemaError> {
+                match event {
                     Event::$wrapper(event) => Ok(event),
                     other => Err(SchemaError::WrongCategory {
                         event_type: event_type.to_owned(),
@@ -101,11 +114,6 @@ macro_rules! event_category {
                         actual: other.category().as_str(),
                     }),
                 }
-            }
-
-            /// Decodes a recorded event of this category.
-            pub fn from_recorded(event: &RecordedEvent) -> Result<Self, SchemaError> {
-                Self::decode(&event.event_type, event.schema_version, event.payload.clone())
             }
         }
     };
@@ -203,22 +211,42 @@ impl Event {
         let current =
             Self::current_version(event_type).ok_or_else(|| SchemaError::UnknownEventType(event_type.to_owned()))?;
         let payload = upcast::to_current(event_type, schema_version, current, payload)?;
-        let invalid =
-            |source| SchemaError::InvalidPayload { event_type: event_type.to_owned(), version: schema_version, source };
-        if let Some(parsed) = WorkspaceEvent::parse_current(event_type, payload.clone()) {
-            return parsed.map(Event::Workspace).map_err(invalid);
-        }
-        if let Some(parsed) = ApiKeyEvent::parse_current(event_type, payload.clone()) {
-            return parsed.map(Event::ApiKey).map_err(invalid);
-        }
-        match WorkflowEvent::parse_current(event_type, payload) {
-            Some(parsed) => parsed.map(Event::Workflow).map_err(invalid),
-            None => Err(SchemaError::UnknownEventType(event_type.to_owned())),
+        Self::parse_current(event_type, schema_version, payload)
+    }
+
+    /// Decodes a payload without taking it: one at its current schema version (nearly every one)
+    /// is parsed in place, an older one is copied to be upcast.
+    pub fn decode_borrowed(
+        event_type: &str,
+        schema_version: u32,
+        payload: &serde_json::Value,
+    ) -> Result<Self, SchemaError> {
+        if Self::current_version(event_type) == Some(schema_version) {
+            Self::parse_current(event_type, schema_version, payload)
+        } else {
+            Self::decode(event_type, schema_version, payload.clone())
         }
     }
 
     pub fn from_recorded(event: &RecordedEvent) -> Result<Self, SchemaError> {
-        Self::decode(&event.event_type, event.schema_version, event.payload.clone())
+        Self::decode_borrowed(&event.event_type, event.schema_version, &event.payload)
+    }
+
+    /// Parses a payload at its current schema version with the parser of its category (the
+    /// category is looked up first: the payload can be given to one parser only).
+    fn parse_current<'de, D>(event_type: &str, schema_version: u32, payload: D) -> Result<Self, SchemaError>
+    where
+        D: serde::Deserializer<'de, Error = serde_json::Error>,
+    {
+        let parsed = if WorkspaceEvent::current_version(event_type).is_some() {
+            WorkspaceEvent::parse_current(event_type, payload).map(|p| p.map(Event::Workspace))
+        } else if ApiKeyEvent::current_version(event_type).is_some() {
+            ApiKeyEvent::parse_current(event_type, payload).map(|p| p.map(Event::ApiKey))
+        } else {
+            WorkflowEvent::parse_current(event_type, payload).map(|p| p.map(Event::Workflow))
+        };
+        let invalid = |source| SchemaError::InvalidPayload { event_type: event_type.to_owned(), version: schema_version, source };
+        parsed.ok_or_else(|| SchemaError::UnknownEventType(event_type.to_owned()))?.map_err(invalid)
     }
 
     /// The JSON Schema of every event type at its current version.

@@ -152,6 +152,8 @@ pub struct MalformedRecord(pub String);
 /// Reads a record back into an event.
 pub fn parse(headers: Option<&impl Headers>, payload: Option<&[u8]>) -> Result<ProjectedEvent, MalformedRecord> {
     let headers = headers.ok_or_else(|| MalformedRecord("no headers".into()))?;
+    // Read out once: each header read is a call into librdkafka, and a record has eighteen.
+    let headers: Vec<Header<'_, &[u8]>> = headers.iter().collect();
     let get = |name: &str| -> Result<String, MalformedRecord> {
         headers
             .iter()

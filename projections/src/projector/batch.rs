@@ -189,7 +189,7 @@ fn record_freshness(applied: &[(ProjectedEvent, Event)]) {
 fn decode(events: Vec<ProjectedEvent>, outcome: &mut BatchOutcome) -> Vec<(ProjectedEvent, Event)> {
     let mut decoded = Vec::with_capacity(events.len());
     for event in events {
-        match Event::decode(&event.event_type, event.schema_version, event.payload.clone()) {
+        match Event::decode_borrowed(&event.event_type, event.schema_version, &event.payload) {
             Ok(e) => decoded.push((event, e)),
             Err(error) => outcome.dead_letters.push(DeadLetter {
                 key: Some(event.stream_id.to_string()),

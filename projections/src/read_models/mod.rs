@@ -94,12 +94,7 @@ async fn apply_one(
     }
     if selection.contains("audit_log") {
         pending.reached("audit_log", event.global_position);
-        pending.push_audit(pending::AuditRow {
-            workspace_id: event.workspace_id,
-            position: event.global_position,
-            summary: summary::summary(decoded),
-            event: event.clone(),
-        });
+        pending.push_audit(pending::AuditRow::of(event, summary::summary(decoded)));
     }
     if selection.contains("activity") {
         pending.reached("activity", event.global_position);

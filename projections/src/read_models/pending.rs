@@ -22,11 +22,35 @@ pub struct Pending {
     offsets: Option<Offsets>,
 }
 
+/// An event's row of `audit_log`: its envelope without the payload.
 pub(super) struct AuditRow {
-    pub workspace_id: uuid::Uuid,
-    pub position: i64,
-    pub event: ProjectedEvent,
-    pub summary: String,
+    workspace_id: uuid::Uuid,
+    position: i64,
+    occurred_at: chrono::DateTime<chrono::Utc>,
+    actor_kind: &'static str,
+    actor_id: String,
+    event_type: String,
+    stream_id: String,
+    version: i64,
+    correlation_id: Option<String>,
+    summary: String,
+}
+
+impl AuditRow {
+    pub(super) fn of(event: &ProjectedEvent, summary: String) -> Self {
+        Self {
+            workspace_id: event.workspace_id,
+            position: event.global_position,
+            occurred_at: event.occurred_at,
+            actor_kind: event.actor.kind.as_str(),
+            actor_id: event.actor.id.clone(),
+            event_type: event.event_type.clone(),
+            stream_id: event.stream_id.to_string(),
+            version: event.version,
+            correlation_id: event.correlation_id.clone(),
+            summary,
+        }
+    }
 }
 
 impl Pending {
@@ -178,7 +202,7 @@ fn push_offsets(statement: &mut BatchStatement, offsets: Offsets) {
     statement.end(None);
 }
 
-fn push_audit(statement: &mut BatchStatement, rows: Vec<AuditRow>) {
+fn push_audit(statement: &mut BatchStatement, mut rows: Vec<AuditRow>) {
     if rows.is_empty() {
         return;
     }
@@ -190,14 +214,17 @@ fn push_audit(statement: &mut BatchStatement, rows: Vec<AuditRow>) {
     );
     q.push_bind(rows.iter().map(|r| r.workspace_id).collect::<Vec<_>>()).push("::uuid[], ");
     q.push_bind(rows.iter().map(|r| r.position).collect::<Vec<_>>()).push("::bigint[], ");
-    q.push_bind(rows.iter().map(|r| r.event.occurred_at).collect::<Vec<_>>()).push("::timestamptz[], ");
-    q.push_bind(rows.iter().map(|r| r.event.actor.kind.as_str().to_owned()).collect::<Vec<_>>()).push("::text[], ");
-    q.push_bind(rows.iter().map(|r| r.event.actor.id.clone()).collect::<Vec<_>>()).push("::text[], ");
-    q.push_bind(rows.iter().map(|r| r.event.event_type.clone()).collect::<Vec<_>>()).push("::text[], ");
-    q.push_bind(rows.iter().map(|r| r.event.stream_id.to_string()).collect::<Vec<_>>()).push("::text[], ");
-    q.push_bind(rows.iter().map(|r| r.event.version).collect::<Vec<_>>()).push("::bigint[], ");
-    q.push_bind(rows.iter().map(|r| r.event.correlation_id.clone()).collect::<Vec<_>>()).push("::text[], ");
-    q.push_bind(rows.into_iter().map(|r| r.summary).collect::<Vec<_>>())
-        .push("::text[]) ON CONFLICT (workspace_id, position) DO NOTHING");
+    q.push_bind(rows.iter().map(|r| r.occurred_at).collect::<Vec<_>>()).push("::timestamptz[], ");
+    q.push_bind(rows.iter().map(|r| r.actor_kind).collect::<Vec<_>>()).push("::text[], ");
+    q.push_bind(rows.iter_mut().map(|r| std::mem::take(&mut r.actor_id)).collect::<Vec<_>>()).push("::text[], ");
+    q.push_bind(rows.iter_mut().map(|r| std::mem::take(&mut r.event_type)).collect::<Vec<_>>()).push("::text[], ");
+    q.push_bind(rows.iter_mut().map(|r| std::mem::take(&mut r.stream_id)).collect::<Vec<_>>()).push("::text[], ");
+    q.push_bind(rows.iter().map(|r| r.version).collect::<Vec<_>>()).push("::bigint[], ");
+    q.push_bind(rows.iter_mut().map(|r| r.correlation_id.take()).collect::<Vec<_>>()).push("::text[], ");
+    // No ON CONFLICT: the version guard lets each event through once, and an audit row that
+    // exists already means another batch applied it (a stale projector racing its partition's
+    // new owner): that batch must fail and be read again, as its workflow versions (no ON
+    // CONFLICT either) make it. Speculative insertion also cost a third of this insert's time.
+    q.push_bind(rows.into_iter().map(|r| r.summary).collect::<Vec<_>>()).push("::text[])");
     statement.end(None);
 }
