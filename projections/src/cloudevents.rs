@@ -154,19 +154,18 @@ pub fn parse(headers: Option<&impl Headers>, payload: Option<&[u8]>) -> Result<P
     let headers = headers.ok_or_else(|| MalformedRecord("no headers".into()))?;
     // Read out once: each header read is a call into librdkafka, and a record has eighteen.
     let headers: Vec<Header<'_, &[u8]>> = headers.iter().collect();
-    let get = |name: &str| -> Result<String, MalformedRecord> {
+    let get = |name: &str| -> Result<&str, MalformedRecord> {
         headers
             .iter()
             .find(|h| h.key == name)
             .and_then(|h| h.value)
             .and_then(|v| std::str::from_utf8(v).ok())
-            .map(str::to_owned)
             .ok_or_else(|| MalformedRecord(format!("missing header {name}")))
     };
     let bad = |name: &str| MalformedRecord(format!("invalid header {name}"));
-    let optional = |value: String| (!value.is_empty()).then_some(value);
+    let optional = |value: &str| (!value.is_empty()).then(|| value.to_owned());
     let event_type = get("ce_type")?.strip_prefix(TYPE_PREFIX).ok_or_else(|| bad("ce_type"))?.to_owned();
-    let actor_kind = match get("ce_actorkind")?.as_str() {
+    let actor_kind = match get("ce_actorkind")? {
         "api_key" => ActorKind::ApiKey,
         "user" => ActorKind::User,
         "system" => ActorKind::System,
@@ -181,8 +180,8 @@ pub fn parse(headers: Option<&impl Headers>, payload: Option<&[u8]>) -> Result<P
         schema_version: get("ce_schemaversion")?.parse().map_err(|_| bad("ce_schemaversion"))?,
         workspace_id: get("ce_workspaceid")?.parse().map_err(|_| bad("ce_workspaceid"))?,
         global_position: get("ce_position")?.parse().map_err(|_| bad("ce_position"))?,
-        occurred_at: DateTime::parse_from_rfc3339(&get("ce_time")?).map_err(|_| bad("ce_time"))?.with_timezone(&Utc),
-        actor: Actor { kind: actor_kind, id: get("ce_actorid")? },
+        occurred_at: DateTime::parse_from_rfc3339(get("ce_time")?).map_err(|_| bad("ce_time"))?.with_timezone(&Utc),
+        actor: Actor { kind: actor_kind, id: get("ce_actorid")?.to_owned() },
         correlation_id: optional(get("ce_correlationid")?),
         causation_id: optional(get("ce_causationid")?),
         payload: serde_json::from_slice(payload).map_err(|e| MalformedRecord(format!("value is not JSON: {e}")))?,

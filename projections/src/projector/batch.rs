@@ -6,7 +6,7 @@ use std::time::Duration;
 use event_schemas::Event;
 use eventstore::{EventStore, PgEventStore, StreamRead};
 use rdkafka::Message;
-use rdkafka::message::{OwnedHeaders, OwnedMessage};
+use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sqlx::{Executor, PgConnection, PgPool};
 
@@ -51,11 +51,11 @@ impl BatchOutcome {
 }
 
 /// Applies `messages`; on a database error retries with backoff, then isolates the culprit.
-pub(super) async fn apply_with_retries(
+pub(super) async fn apply_with_retries<M: Message + Sync>(
     pool: &PgPool,
     store: &PgEventStore,
     offsets: &OffsetBook<'_>,
-    messages: &[OwnedMessage],
+    messages: &[M],
 ) -> anyhow::Result<BatchOutcome> {
     let mut delay = Duration::from_millis(100);
     let mut attempt = 0;
@@ -107,11 +107,11 @@ fn is_transient(error: &anyhow::Error) -> bool {
     }
 }
 
-async fn apply(
+async fn apply<M: Message>(
     pool: &PgPool,
     store: &PgEventStore,
     offsets: &OffsetBook<'_>,
-    messages: &[OwnedMessage],
+    messages: &[M],
 ) -> anyhow::Result<BatchOutcome> {
     let mut tx = pool.begin().await?;
     begin_batch(&mut tx).await?;
@@ -258,7 +258,7 @@ async fn save_dead_letters(conn: &mut PgConnection, dead: &[DeadLetter]) -> Resu
 
 /// The next offset of each partition of `messages`, under the epoch it was positioned in; a
 /// partition revoked meanwhile has none, and its new owner has positioned itself already.
-fn offsets_of(book: &OffsetBook<'_>, messages: &[OwnedMessage]) -> Offsets {
+fn offsets_of<M: Message>(book: &OffsetBook<'_>, messages: &[M]) -> Offsets {
     let mut next: HashMap<(&str, i32), i64> = HashMap::new();
     for message in messages {
         let entry = next.entry((message.topic(), message.partition())).or_insert(0);
@@ -281,7 +281,7 @@ fn offsets_of(book: &OffsetBook<'_>, messages: &[OwnedMessage]) -> Offsets {
 async fn dead_letter_alone(
     pool: &PgPool,
     offsets: &OffsetBook<'_>,
-    message: &OwnedMessage,
+    message: &impl Message,
     error: String,
 ) -> anyhow::Result<BatchOutcome> {
     let event = cloudevents::parse(message.headers(), message.payload()).ok();

@@ -16,12 +16,13 @@
 mod batch;
 mod context;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use eventstore::PgEventStore;
 use futures::FutureExt;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::OwnedMessage;
+use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::FutureProducer;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use sqlx::PgPool;
@@ -126,7 +127,9 @@ impl Projector {
             // `context` for the librdkafka crash this avoids). Checked at least every 100 ms.
             anyhow::ensure!(!consumer.context().must_be_replaced(), "the consumer must be replaced");
             let first = match tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await {
-                Ok(received) => received.map_err(|e| anyhow::anyhow!("consumer error: {e}"))?.detach(),
+                // Borrowed, not detached: a detached copy of each payload and of its eighteen
+                // headers cost a tenth of a batch's time.
+                Ok(received) => received.map_err(|e| anyhow::anyhow!("consumer error: {e}"))?,
                 Err(_idle) => continue,
             };
             // Time in the broker: from the relay's produce (the record's create time) to here.
@@ -138,7 +141,7 @@ impl Projector {
             let mut messages = vec![first];
             while messages.len() < MAX_BATCH {
                 match consumer.recv().now_or_never() {
-                    Some(Ok(message)) => messages.push(message.detach()),
+                    Some(Ok(message)) => messages.push(message),
                     _ => break,
                 }
             }
@@ -159,11 +162,17 @@ impl Projector {
     }
 }
 
-/// Tells Kafka how far the group got (after PostgreSQL has it), for the broker's lag tools.
-fn commit_offsets(consumer: &StreamConsumer<ProjectorContext>, messages: &[OwnedMessage]) {
-    let mut list = TopicPartitionList::new();
+/// Tells Kafka how far the group got (after PostgreSQL has it), for the broker's lag tools: each
+/// partition once, at the offset after its last record.
+fn commit_offsets(consumer: &StreamConsumer<ProjectorContext>, messages: &[BorrowedMessage<'_>]) {
+    let mut next: HashMap<(&str, i32), i64> = HashMap::new();
     for message in messages {
-        let _ = list.add_partition_offset(message.topic(), message.partition(), Offset::Offset(message.offset() + 1));
+        let entry = next.entry((message.topic(), message.partition())).or_default();
+        *entry = (*entry).max(message.offset() + 1);
+    }
+    let mut list = TopicPartitionList::with_capacity(next.len());
+    for ((topic, partition), offset) in next {
+        let _ = list.add_partition_offset(topic, partition, Offset::Offset(offset));
     }
     if let Err(error) = consumer.commit(&list, CommitMode::Async) {
         tracing::debug!(error = %error, "offset commit to Kafka failed; PostgreSQL holds them");
