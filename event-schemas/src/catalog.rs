@@ -100,6 +100,11 @@ macro_rules! event_category {
                 Self::of_category(event_type, Event::decode(event_type, schema_version, payload)?)
             }
 
+            /// Decodes a payload of this category given as JSON text (see [`Event::decode_json`]).
+            pub fn decode_json(event_type: &str, schema_version: u32, json: &str) -> Result<Self, SchemaError> {
+                Self::of_category(event_type, Event::decode_json(event_type, schema_version, json)?)
+            }
+
             /// Decodes a recorded event of this category.
             pub fn from_recorded(event: &RecordedEvent) -> Result<Self, SchemaError> {
                 Self::of_category(&event.event_type, Event::from_recorded(event)?)
@@ -232,6 +237,20 @@ impl Event {
         Self::decode_borrowed(&event.event_type, event.schema_version, &event.payload)
     }
 
+    /// Decodes a payload given as JSON text: one at its current schema version is parsed straight
+    /// into its event, without a `serde_json::Value` in between; an older one is upcast.
+    pub fn decode_json(event_type: &str, schema_version: u32, json: &str) -> Result<Self, SchemaError> {
+        let invalid =
+            |source| SchemaError::InvalidPayload { event_type: event_type.to_owned(), version: schema_version, source };
+        if Self::current_version(event_type) != Some(schema_version) {
+            return Self::decode(event_type, schema_version, serde_json::from_str(json).map_err(invalid)?);
+        }
+        let mut parser = serde_json::Deserializer::from_str(json);
+        let event = Self::parse_current(event_type, schema_version, &mut parser)?;
+        parser.end().map_err(invalid)?;
+        Ok(event)
+    }
+
     /// Parses a payload at its current schema version with the parser of its category (the
     /// category is looked up first: the payload can be given to one parser only).
     fn parse_current<'de, D>(event_type: &str, schema_version: u32, payload: D) -> Result<Self, SchemaError>
@@ -245,7 +264,8 @@ impl Event {
         } else {
             WorkflowEvent::parse_current(event_type, payload).map(|p| p.map(Event::Workflow))
         };
-        let invalid = |source| SchemaError::InvalidPayload { event_type: event_type.to_owned(), version: schema_version, source };
+        let invalid =
+            |source| SchemaError::InvalidPayload { event_type: event_type.to_owned(), version: schema_version, source };
         parsed.ok_or_else(|| SchemaError::UnknownEventType(event_type.to_owned()))?.map_err(invalid)
     }
 
@@ -293,6 +313,34 @@ mod tests {
         }));
         let decoded = Event::decode(event.event_type(), event.schema_version(), event.to_payload()).unwrap();
         assert_eq!(decoded, event);
+        let payload = event.to_payload();
+        let borrowed = Event::decode_borrowed(event.event_type(), event.schema_version(), &payload).unwrap();
+        assert_eq!(borrowed, event);
+        let text = payload.to_string();
+        assert_eq!(Event::decode_json(event.event_type(), event.schema_version(), &text).unwrap(), event);
+    }
+
+    #[test]
+    fn every_decoder_refuses_what_decode_refuses() {
+        for (event_type, version, payload) in
+            [("Nope", 1, json!({})), ("WorkflowArchived", 9, json!({})), ("WorkspaceRenamed", 1, json!({"title": "x"}))]
+        {
+            let by_value = Event::decode(event_type, version, payload.clone()).unwrap_err().to_string();
+            let borrowed = Event::decode_borrowed(event_type, version, &payload).unwrap_err().to_string();
+            let text = Event::decode_json(event_type, version, &payload.to_string()).unwrap_err().to_string();
+            assert_eq!((&borrowed, &text), (&by_value, &by_value), "{event_type} v{version}");
+        }
+        // JSON text with anything after the payload is not a payload.
+        assert!(matches!(
+            Event::decode_json("WorkspaceRenamed", 1, r#"{"name": "x"} {}"#),
+            Err(SchemaError::InvalidPayload { .. })
+        ));
+        // An older schema version given as text is upcast like a `Value` is.
+        let v1 = json!({"workspace_id": Uuid::now_v7(), "name": "Acme", "slug": "acme"});
+        assert_eq!(
+            Event::decode_json("WorkspaceCreated", 1, &v1.to_string()).unwrap(),
+            Event::decode("WorkspaceCreated", 1, v1).unwrap()
+        );
     }
 
     #[test]

@@ -61,6 +61,19 @@ pub async fn append_and_read_back<S: EventStore>(store: &S) {
     assert_eq!(back.iter().map(|e| e.version).collect::<Vec<_>>(), [5, 4]);
     assert!(store.read_stream(&new_stream(), StreamRead::all()).await.unwrap().is_empty());
 
+    // The payloads a fold reads are those of the events, the same JSON, with their hashes.
+    let payloads = store.read_payloads(&stream, StreamRead::between(2, Some(4))).await.unwrap();
+    assert_eq!(payloads.iter().map(|p| p.version).collect::<Vec<_>>(), [2, 3, 4]);
+    for (payload, event) in payloads.iter().zip(&middle) {
+        let parsed: serde_json::Value = serde_json::from_str(&payload.payload).unwrap();
+        assert_eq!(parsed, event.payload);
+        assert_eq!((&payload.event_type, payload.schema_version), (&event.event_type, event.schema_version));
+        assert_eq!((&payload.hash, payload.occurred_at), (&event.hash, event.occurred_at));
+    }
+    let back = store.read_payloads(&stream, StreamRead::between(2, None).backwards().limit(2)).await.unwrap();
+    assert_eq!(back.iter().map(|p| p.version).collect::<Vec<_>>(), [5, 4]);
+    assert!(store.read_payloads(&new_stream(), StreamRead::all()).await.unwrap().is_empty());
+
     let report = store.verify_stream(&stream).await.unwrap();
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.events_checked, 5);

@@ -21,5 +21,5 @@ pub use error::{StoreError, is_transient_sql};
 pub use postgres::{MIGRATOR, PgAppendTransaction, PgEventStore, pool_options};
 pub use store::{
     AppendResult, AppendTransaction, BrokenLink, Direction, EventStore, ExpectedVersion, GlobalEvent, LogCheckpoint,
-    StreamInfo, StreamRead, TransactionalEventStore, VerifyReport,
+    StoredPayload, StreamInfo, StreamRead, TransactionalEventStore, VerifyReport,
 };

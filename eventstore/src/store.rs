@@ -154,6 +154,19 @@ impl VerifyReport {
     }
 }
 
+/// An event as a fold needs it: its version, type, time and hash, and its payload as the JSON
+/// text it is stored as, for decoding straight into a typed event (no `serde_json::Value` tree,
+/// no envelope).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPayload {
+    pub version: i64,
+    pub event_type: String,
+    pub schema_version: u32,
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+    pub hash: String,
+    pub payload: String,
+}
+
 /// An append-only store of hash-chained streams with a global log.
 pub trait EventStore: Send + Sync {
     /// Appends `events` atomically at the end of `stream_id` if its version admits `expected`.
@@ -171,6 +184,29 @@ pub trait EventStore: Send + Sync {
         stream_id: &StreamId,
         read: StreamRead,
     ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// The payloads of a stream's events, for a fold: what [`EventStore::read_stream`] reads,
+    /// without the rest of the envelope. Stores that keep payloads as text override this.
+    fn read_payloads(
+        &self,
+        stream_id: &StreamId,
+        read: StreamRead,
+    ) -> impl Future<Output = Result<Vec<StoredPayload>, StoreError>> + Send {
+        async move {
+            let events = self.read_stream(stream_id, read).await?;
+            Ok(events
+                .into_iter()
+                .map(|e| StoredPayload {
+                    version: e.version,
+                    payload: e.payload.to_string(),
+                    event_type: e.event_type,
+                    schema_version: e.schema_version,
+                    occurred_at: e.occurred_at,
+                    hash: e.hash,
+                })
+                .collect())
+        }
+    }
 
     /// Up to `limit` events of the global log after `after`, in log order, never skipping one that
     /// commits later: only events whose position is final are returned.

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use domain::{Aggregate, Workflow, WorkflowStatus};
 use event_schemas::types::{Environment, WorkflowDefinition};
-use event_schemas::{RecordedEvent, StreamId, WorkflowEvent};
-use eventstore::{EventStore, PgEventStore, StreamRead};
+use event_schemas::{StreamId, WorkflowEvent};
+use eventstore::{EventStore, PgEventStore, StoredPayload, StreamRead};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use sqlx::types::Json;
@@ -137,14 +137,14 @@ impl TimeTravel {
         .await?;
         if let Some((snapshot_version, hash, Json(state))) = snapshot {
             // Read from the snapshot's own version, to check that it still describes this stream.
-            let events = self.store.read_stream(stream, StreamRead::between(snapshot_version, Some(version))).await?;
+            let events = self.store.read_payloads(stream, StreamRead::between(snapshot_version, Some(version))).await?;
             if events.first().is_some_and(|e| e.version == snapshot_version && e.hash == hash) {
                 let later = events.into_iter().skip(1);
                 return self.fold_on(stream, state.to_workflow(stream.id()), later, state.occurred_at).await;
             }
             tracing::warn!(%stream, snapshot_version, "snapshot does not match the stream; folding from the start");
         }
-        let events = self.store.read_stream(stream, StreamRead::between(1, Some(version))).await?;
+        let events = self.store.read_payloads(stream, StreamRead::between(1, Some(version))).await?;
         self.fold_on(stream, Workflow::default(), events, None).await
     }
 
@@ -152,14 +152,15 @@ impl TimeTravel {
         &self,
         stream: &StreamId,
         mut workflow: Workflow,
-        events: impl IntoIterator<Item = RecordedEvent>,
+        events: impl IntoIterator<Item = StoredPayload>,
         mut occurred_at: Option<DateTime<Utc>>,
     ) -> Result<WorkflowState, QueryError> {
         let mut snapshots = Vec::new();
         for recorded in events {
-            // Owned: the payload moves into the decoder instead of being copied.
-            let RecordedEvent { event_type, schema_version, payload, occurred_at: at, hash, .. } = recorded;
-            let event = WorkflowEvent::decode(&event_type, schema_version, payload).map_err(QueryError::internal)?;
+            // From the stored JSON text straight into the event: no `Value` tree per event.
+            let StoredPayload { event_type, schema_version, payload, occurred_at: at, hash, .. } = recorded;
+            let event =
+                WorkflowEvent::decode_json(&event_type, schema_version, &payload).map_err(QueryError::internal)?;
             workflow.evolve(&event);
             // Older definitions are never needed again: keep memory flat on long streams.
             while workflow.definitions.len() > 1 {

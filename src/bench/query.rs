@@ -13,7 +13,7 @@ use event_schemas::types::Plan;
 use projections::{KafkaConfig, Projector, Relay};
 use query_api::{QueryApi, QueryApiConfig};
 use serde_json::{Value, json};
-use sqlx::PgPool;
+use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use super::LoadArgs;
@@ -115,21 +115,28 @@ impl Workload for RawClient {
         .bind(self.long_workflow)
         .fetch_optional(&self.pool)
         .await?;
-        let (from,): (i64,) = sqlx::query_as(
-            "SELECT version FROM snapshots.workflow_states WHERE stream_id = $1 AND version <= $2
-             ORDER BY version DESC LIMIT 1",
+        // The rows are fetched, not decoded (the version apart): decoding is the API's own work.
+        let snapshot = sqlx::query(
+            "SELECT version, event_hash, state FROM snapshots.workflow_states
+             WHERE stream_id = $1 AND version <= $2 ORDER BY version DESC LIMIT 1",
         )
         .bind(&stream)
         .bind(version)
         .fetch_optional(&self.pool)
-        .await?
-        .unwrap_or((1,));
-        sqlx::query("SELECT * FROM event_store.events WHERE stream_id = $1 AND version >= $2 AND version <= $3 ORDER BY version")
-            .bind(&stream)
-            .bind(from)
-            .bind(version)
-            .fetch_all(&self.pool)
-            .await?;
+        .await?;
+        let from = snapshot.map_or(Ok(1), |row| row.try_get::<i64, _>("version"))?;
+        sqlx::query(
+            "SELECT version, event_type, schema_version, occurred_at, hash, payload::text AS payload
+             FROM event_store.events
+             WHERE stream_id = $1 AND version >= $2 AND version <= $3
+             ORDER BY version ASC LIMIT $4",
+        )
+        .bind(&stream)
+        .bind(from)
+        .bind(version)
+        .bind(i64::MAX)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(1)
     }
 }

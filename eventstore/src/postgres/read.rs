@@ -3,10 +3,11 @@
 use event_schemas::{NewEvent, RecordedEvent, StreamId};
 
 use super::PgEventStore;
-use super::row::{EVENT_COLUMNS, EventRow, GlobalRow, StreamRow};
+use super::row::{EVENT_COLUMNS, EventRow, GlobalRow, PayloadRow, StreamRow};
 use crate::error::StoreError;
 use crate::store::{
-    AppendResult, Direction, EventStore, ExpectedVersion, GlobalEvent, LogCheckpoint, StreamInfo, StreamRead,
+    AppendResult, Direction, EventStore, ExpectedVersion, GlobalEvent, LogCheckpoint, StoredPayload, StreamInfo,
+    StreamRead,
 };
 
 const STREAM_COLUMNS: &str = "stream_id, workspace_id, version, last_hash, deleted_at IS NOT NULL AS deleted";
@@ -40,6 +41,30 @@ impl EventStore for PgEventStore {
             .fetch_all(&self.pool)
             .await?;
         rows.into_iter().map(RecordedEvent::try_from).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(stream_id = %stream_id))]
+    async fn read_payloads(&self, stream_id: &StreamId, read: StreamRead) -> Result<Vec<StoredPayload>, StoreError> {
+        let order = match read.direction {
+            Direction::Forwards => "ASC",
+            Direction::Backwards => "DESC",
+        };
+        // `payload::text`: PostgreSQL renders the jsonb as it would for the binary protocol, and
+        // the caller parses it once, into its own type.
+        let sql = format!(
+            "SELECT version, event_type, schema_version, occurred_at, hash, payload::text AS payload
+             FROM event_store.events
+             WHERE stream_id = $1 AND version >= $2 AND version <= $3
+             ORDER BY version {order} LIMIT $4"
+        );
+        let rows: Vec<PayloadRow> = sqlx::query_as(&sql)
+            .bind(stream_id.to_string())
+            .bind(read.from_version)
+            .bind(read.to_version.unwrap_or(i64::MAX))
+            .bind(read.limit.unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(StoredPayload::try_from).collect()
     }
 
     /// Only events of transactions below the oldest one still running are read: every such

@@ -6,7 +6,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::store::{GlobalEvent, LogCheckpoint, StreamInfo};
+use crate::store::{GlobalEvent, LogCheckpoint, StoredPayload, StreamInfo};
 
 /// The columns every event read selects, in [`EventRow`] order.
 pub(super) const EVENT_COLUMNS: &str = "global_position, stream_id, version, event_id, event_type, schema_version, \
@@ -52,6 +52,34 @@ impl TryFrom<EventRow> for RecordedEvent {
             metadata: row.metadata,
             prev_hash: row.prev_hash,
             hash: row.hash,
+        })
+    }
+}
+
+/// The columns of an event a fold reads (see `read_payloads`).
+#[derive(sqlx::FromRow)]
+pub(super) struct PayloadRow {
+    version: i64,
+    event_type: String,
+    schema_version: i32,
+    occurred_at: DateTime<Utc>,
+    hash: String,
+    payload: String,
+}
+
+impl TryFrom<PayloadRow> for StoredPayload {
+    type Error = StoreError;
+
+    fn try_from(row: PayloadRow) -> Result<Self, StoreError> {
+        let schema_version = u32::try_from(row.schema_version)
+            .map_err(|e| StoreError::Corrupt(format!("event version {}: schema_version: {e}", row.version)))?;
+        Ok(StoredPayload {
+            version: row.version,
+            event_type: row.event_type,
+            schema_version,
+            occurred_at: row.occurred_at,
+            hash: row.hash,
+            payload: row.payload,
         })
     }
 }
