@@ -24,46 +24,16 @@ impl EventStore for PgEventStore {
 
     #[tracing::instrument(skip_all, fields(stream_id = %stream_id))]
     async fn read_stream(&self, stream_id: &StreamId, read: StreamRead) -> Result<Vec<RecordedEvent>, StoreError> {
-        let order = match read.direction {
-            Direction::Forwards => "ASC",
-            Direction::Backwards => "DESC",
-        };
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM event_store.events
-             WHERE stream_id = $1 AND version >= $2 AND version <= $3
-             ORDER BY version {order} LIMIT $4"
-        );
-        let rows: Vec<EventRow> = sqlx::query_as(&sql)
-            .bind(stream_id.to_string())
-            .bind(read.from_version)
-            .bind(read.to_version.unwrap_or(i64::MAX))
-            .bind(read.limit.unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<EventRow> = self.stream_rows(EVENT_COLUMNS, stream_id, &read).await?;
         rows.into_iter().map(RecordedEvent::try_from).collect()
     }
 
     #[tracing::instrument(skip_all, fields(stream_id = %stream_id))]
     async fn read_payloads(&self, stream_id: &StreamId, read: StreamRead) -> Result<Vec<StoredPayload>, StoreError> {
-        let order = match read.direction {
-            Direction::Forwards => "ASC",
-            Direction::Backwards => "DESC",
-        };
         // `payload::text`: PostgreSQL renders the jsonb as it would for the binary protocol, and
         // the caller parses it once, into its own type.
-        let sql = format!(
-            "SELECT version, event_type, schema_version, occurred_at, hash, payload::text AS payload
-             FROM event_store.events
-             WHERE stream_id = $1 AND version >= $2 AND version <= $3
-             ORDER BY version {order} LIMIT $4"
-        );
-        let rows: Vec<PayloadRow> = sqlx::query_as(&sql)
-            .bind(stream_id.to_string())
-            .bind(read.from_version)
-            .bind(read.to_version.unwrap_or(i64::MAX))
-            .bind(read.limit.unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await?;
+        let columns = "version, event_type, schema_version, occurred_at, hash, payload::text AS payload";
+        let rows: Vec<PayloadRow> = self.stream_rows(columns, stream_id, &read).await?;
         rows.into_iter().map(StoredPayload::try_from).collect()
     }
 
@@ -146,5 +116,35 @@ impl EventStore for PgEventStore {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+impl PgEventStore {
+    /// `columns` of the events of one stream that `read` selects, in its order.
+    async fn stream_rows<R>(
+        &self,
+        columns: &str,
+        stream_id: &StreamId,
+        read: &StreamRead,
+    ) -> Result<Vec<R>, sqlx::Error>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    {
+        let order = match read.direction {
+            Direction::Forwards => "ASC",
+            Direction::Backwards => "DESC",
+        };
+        let sql = format!(
+            "SELECT {columns} FROM event_store.events
+             WHERE stream_id = $1 AND version >= $2 AND version <= $3
+             ORDER BY version {order} LIMIT $4"
+        );
+        sqlx::query_as(&sql)
+            .bind(stream_id.to_string())
+            .bind(read.from_version)
+            .bind(read.to_version.unwrap_or(i64::MAX))
+            .bind(read.limit.unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
     }
 }

@@ -259,11 +259,7 @@ async fn save_dead_letters(conn: &mut PgConnection, dead: &[DeadLetter]) -> Resu
 /// The next offset of each partition of `messages`, under the epoch it was positioned in; a
 /// partition revoked meanwhile has none, and its new owner has positioned itself already.
 fn offsets_of<M: Message>(book: &OffsetBook<'_>, messages: &[M]) -> Offsets {
-    let mut next: HashMap<(&str, i32), i64> = HashMap::new();
-    for message in messages {
-        let entry = next.entry((message.topic(), message.partition())).or_insert(0);
-        *entry = (*entry).max(message.offset() + 1);
-    }
+    let next = next_offsets(messages);
     let mut offsets = Offsets { group: book.group.to_owned(), ..Default::default() };
     for ((topic, partition), offset) in next {
         if let Some(epoch) = book.epochs.get(&(topic.to_owned(), partition)) {
@@ -274,6 +270,16 @@ fn offsets_of<M: Message>(book: &OffsetBook<'_>, messages: &[M]) -> Offsets {
         }
     }
     offsets
+}
+
+/// The offset after the last record of each partition of `messages`.
+pub(super) fn next_offsets<M: Message>(messages: &[M]) -> HashMap<(&str, i32), i64> {
+    let mut next: HashMap<(&str, i32), i64> = HashMap::new();
+    for message in messages {
+        let entry = next.entry((message.topic(), message.partition())).or_insert(0);
+        *entry = (*entry).max(message.offset() + 1);
+    }
+    next
 }
 
 /// A record that fails alone, even after retries: dead-lettered in its own transaction, with the

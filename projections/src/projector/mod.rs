@@ -16,7 +16,6 @@
 mod batch;
 mod context;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use eventstore::PgEventStore;
@@ -165,11 +164,7 @@ impl Projector {
 /// Tells Kafka how far the group got (after PostgreSQL has it), for the broker's lag tools: each
 /// partition once, at the offset after its last record.
 fn commit_offsets(consumer: &StreamConsumer<ProjectorContext>, messages: &[BorrowedMessage<'_>]) {
-    let mut next: HashMap<(&str, i32), i64> = HashMap::new();
-    for message in messages {
-        let entry = next.entry((message.topic(), message.partition())).or_default();
-        *entry = (*entry).max(message.offset() + 1);
-    }
+    let next = batch::next_offsets(messages);
     let mut list = TopicPartitionList::with_capacity(next.len());
     for ((topic, partition), offset) in next {
         let _ = list.add_partition_offset(topic, partition, Offset::Offset(offset));
