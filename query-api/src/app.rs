@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -16,6 +17,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::documents::DocumentCache;
 use crate::http;
 use crate::schema::{self, FlowFuseSchema, Limits};
 
@@ -46,6 +48,7 @@ pub struct AppState {
     pub consistency_timeout: Duration,
     pub graphiql_assets: String,
     pub metrics: PrometheusHandle,
+    pub documents: Arc<DocumentCache>,
 }
 
 /// A bound query API, ready to serve.
@@ -69,6 +72,7 @@ impl QueryApi {
             consistency_timeout: config.consistency_timeout,
             graphiql_assets: config.graphiql_assets,
             metrics,
+            documents: Arc::default(),
         };
         let listener = TcpListener::bind(addr).await?;
         Ok(Self { listener, router: router(state) })

@@ -188,8 +188,12 @@ async fn execute(
     if let Some(name) = &operation_name {
         request = request.operation_name(name.clone());
     }
-    let operation = match request.parsed_query() {
-        Ok(document) => selected_operation(&document.operations, operation_name.as_deref()),
+    let operation = match state.documents.parse(&request.query) {
+        Ok(document) => {
+            let operation = selected_operation(&document.operations, operation_name.as_deref());
+            request.set_parsed_query(document);
+            operation
+        }
         Err(error) => return graphql_request_error(media, vec![error], "GRAPHQL_PARSE_FAILED"),
     };
     if over_get && matches!(operation, Some(OperationType::Mutation | OperationType::Subscription)) {

@@ -4,6 +4,7 @@
 //! - `http`: GraphQL over HTTP per the specification (media types, status codes, GET and POST);
 //! - `auth`: the same bearer API keys as the command API, and the permission check of resolvers;
 //! - `consistency`: `X-Consistency-Token`, waiting until the read models reflect a write;
+//! - `documents`: parsed queries kept by their text (parsing is dearer than executing);
 //! - `schema/`: the GraphQL schema, one file per area, with DataLoaders and Relay connections;
 //! - [`time_travel`]: a workflow's state at any version or moment, folded from the event store
 //!   from the nearest snapshot; [`diff`]: what changed between two states;
@@ -13,6 +14,7 @@ mod app;
 mod auth;
 mod consistency;
 pub mod diff;
+mod documents;
 mod error;
 pub mod graphiql;
 mod http;

@@ -5,6 +5,8 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use axum::body::Bytes;
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use clap::Args;
 use commands::CommandApi;
 use commands::bootstrap::create_workspace;
@@ -16,6 +18,7 @@ use uuid::Uuid;
 
 use super::LoadArgs;
 use super::append::{RawInsert, fresh_database, print_ratio, print_row};
+use super::http::Connection;
 use super::stats::{Workload, alternating};
 
 #[derive(Debug, Args)]
@@ -28,9 +31,9 @@ pub struct CommandsArgs {
 /// Bodies are serialized once, up front: the load generator shares the two cores with the
 /// server, and what it spends is not what is measured.
 struct HttpClient {
-    client: reqwest::Client,
+    connection: Connection,
+    /// `/v1/workspaces/{id}`.
     base: String,
-    authorization: String,
     bodies: Arc<Bodies>,
     /// The workflow being changed, with its version; `None` means create one next.
     current: Option<(String, i64)>,
@@ -42,14 +45,16 @@ struct Bodies {
     /// `{"description": …, "tags": […], "definition": {…}, "name": "` without the name's end.
     create_prefix: String,
     /// Definition changes, chosen by the workflow's version.
-    changes: Vec<String>,
+    changes: Vec<Bytes>,
 }
 
 impl Bodies {
     fn new() -> Self {
         let create = json!({"description": "benchmark", "tags": ["bench"], "definition": definition(2)}).to_string();
         let create_prefix = format!("{},\"name\":\"", create.strip_suffix('}').expect("an object"));
-        let changes = (0..5).map(|n| json!({"definition": definition(2 + n), "message": "tune"}).to_string()).collect();
+        let changes = (0..5)
+            .map(|n| Bytes::from(json!({"definition": definition(2 + n), "message": "tune"}).to_string()))
+            .collect();
         Self { create_prefix, changes }
     }
 }
@@ -92,32 +97,31 @@ fn command_event(workspace_id: Uuid, n: usize) -> NewEvent {
 
 impl Workload for HttpClient {
     async fn once(&mut self) -> anyhow::Result<u64> {
-        let (request, expected) = match &self.current {
+        let answer = match &self.current {
             None => {
                 self.created += 1;
                 let body =
                     format!("{}Bench {} {}\"}}", self.bodies.create_prefix, Uuid::now_v7().simple(), self.created);
-                (self.client.post(format!("{}/workflows", self.base)).body(body), 201)
+                let path = format!("{}/workflows", self.base);
+                let answer = self.connection.send(Method::POST, &path, None, body).await?;
+                (answer, StatusCode::CREATED)
             }
             Some((id, version)) => {
                 let body = self.bodies.changes[*version as usize % 5].clone();
-                let request = self
-                    .client
-                    .put(format!("{}/workflows/{id}/definition", self.base))
-                    .header("If-Match", format!("\"{version}\""))
-                    .body(body);
-                (request, 200)
+                let path = format!("{}/workflows/{id}/definition", self.base);
+                let if_match = (header::IF_MATCH, HeaderValue::from_str(&format!("\"{version}\""))?);
+                let answer = self.connection.send(Method::PUT, &path, Some(if_match), body).await?;
+                (answer, StatusCode::OK)
             }
         };
-        let response = request
-            .header(reqwest::header::AUTHORIZATION, &self.authorization)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .send()
-            .await?;
-        let status = response.status().as_u16();
-        let body = response.bytes().await?;
-        anyhow::ensure!(status == expected, "unexpected {status}: {}", String::from_utf8_lossy(&body));
-        let Answer { id, version } = serde_json::from_slice(&body)?;
+        let (answer, expected) = answer;
+        anyhow::ensure!(
+            answer.status == expected,
+            "unexpected {}: {}",
+            answer.status,
+            String::from_utf8_lossy(&answer.body)
+        );
+        let Answer { id, version } = serde_json::from_slice(&answer.body)?;
         // Five changes per workflow, then a new one.
         self.current = (version < 6).then_some((id, version));
         Ok(1)
@@ -128,11 +132,11 @@ pub async fn run(database_url: &str, args: CommandsArgs) -> anyhow::Result<()> {
     let clients = args.load.clients as usize;
     let pool = fresh_database(database_url, args.load.clients + 16).await?;
     let api = CommandApi::bind(pool.clone(), "127.0.0.1:0".parse()?).await?;
-    let base = format!("http://{}", api.local_addr());
+    let addr = api.local_addr();
     tokio::spawn(api.run_until_stopped(std::future::pending()));
     let workspace =
         create_workspace(&pool, "Bench", None, Plan::Enterprise).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let base = format!("{base}/v1/workspaces/{}", workspace.workspace_id);
+    let base = format!("/v1/workspaces/{}", workspace.workspace_id);
     println!(
         "FlowFuse HTTP command benchmark: {clients} clients, {}s per case after {}s warm-up (create, then 5 definition changes with If-Match, per workflow)",
         args.load.seconds, args.load.warmup_seconds
@@ -142,9 +146,9 @@ pub async fn run(database_url: &str, args: CommandsArgs) -> anyhow::Result<()> {
     let http_clients = || -> Vec<HttpClient> {
         (0..clients)
             .map(|_| HttpClient {
-                client: reqwest::Client::new(),
+                connection: Connection::new(addr, &workspace.api_key)
+                    .expect("the address and the key make valid headers"),
                 base: base.clone(),
-                authorization: format!("Bearer {}", workspace.api_key),
                 bodies: bodies.clone(),
                 current: None,
                 created: 0,

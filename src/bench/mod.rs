@@ -4,6 +4,7 @@
 mod append;
 mod commands;
 mod freshness;
+mod http;
 mod pipeline;
 mod query;
 mod stats;

@@ -4,8 +4,12 @@
 //! The data is made the way users make it: commands over HTTP, the relay and the projector
 //! through the broker at KAFKA_BROKERS into the read models.
 
+use std::io::Write as _;
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::body::Bytes;
+use axum::http::{Method, StatusCode};
 use clap::Args;
 use commands::CommandApi;
 use commands::bootstrap::create_workspace;
@@ -19,6 +23,7 @@ use uuid::Uuid;
 use super::LoadArgs;
 use super::append::{bench_url, fresh_database, print_ratio, print_row};
 use super::commands::definition;
+use super::http::Connection;
 use super::stats::{Summary, Workload, alternating};
 
 #[derive(Debug, Args)]
@@ -39,15 +44,26 @@ pub struct QueryArgs {
 const LIST: &str = "{ workflows(first: 20, filter: {tags: [\"bench\"]}) { edges { cursor node { id name status version updatedAt } } } }";
 const AT: &str = "query($id: UUID!, $v: Int!) { workflow(id: $id) { at(version: $v) { version name definition } } }";
 
-/// One GraphQL client sending one kind of query.
+/// One GraphQL client sending one kind of query, its bodies made up front but for the version.
 struct GraphqlClient {
-    client: reqwest::Client,
-    url: String,
-    key: String,
-    long_workflow: String,
+    connection: Connection,
+    /// The list query's body, or the time-travel query's without the version's digits and end.
+    body: Bytes,
     versions: i64,
     time_travel: bool,
     n: i64,
+}
+
+impl GraphqlClient {
+    fn new(addr: SocketAddr, key: &str, long_workflow: Uuid, versions: i64, time_travel: bool) -> anyhow::Result<Self> {
+        let body = if time_travel {
+            let body = json!({"query": AT, "variables": {"id": long_workflow, "v": 0}}).to_string();
+            body.strip_suffix("0}}").expect("the version ends the body").to_owned()
+        } else {
+            json!({"query": LIST}).to_string()
+        };
+        Ok(Self { connection: Connection::new(addr, key)?, body: Bytes::from(body), versions, time_travel, n: 0 })
+    }
 }
 
 impl Workload for GraphqlClient {
@@ -56,14 +72,21 @@ impl Workload for GraphqlClient {
         let body = if self.time_travel {
             // Spread over the history, so that every snapshot interval is visited.
             let version = 1 + (self.n * 7919) % self.versions;
-            json!({"query": AT, "variables": {"id": self.long_workflow, "v": version}})
+            let mut body = self.body.to_vec();
+            write!(body, "{version}}}}}")?;
+            Bytes::from(body)
         } else {
-            json!({"query": LIST})
+            self.body.clone()
         };
-        let response = self.client.post(&self.url).bearer_auth(&self.key).json(&body).send().await?;
-        let status = response.status().as_u16();
-        let body: Value = response.json().await?;
-        anyhow::ensure!(status == 200 && body.get("errors").is_none(), "unexpected {status}: {body}");
+        let answer = self.connection.send(Method::POST, "/graphql", None, body).await?;
+        // async-graphql writes `errors` after `data`, and only when there are some.
+        let failed = answer.body.windows(10).any(|w| w == b"\"errors\":[");
+        anyhow::ensure!(
+            answer.status == StatusCode::OK && answer.body.starts_with(b"{\"data\":{") && !failed,
+            "unexpected {}: {}",
+            answer.status,
+            String::from_utf8_lossy(&answer.body)
+        );
         Ok(1)
     }
 }
@@ -150,7 +173,7 @@ pub async fn run(database_url: &str, args: QueryArgs) -> anyhow::Result<()> {
     tokio::spawn(commands.run_until_stopped(std::future::pending()));
     let query =
         QueryApi::bind(pool.clone(), "127.0.0.1:0".parse()?, QueryApiConfig::default(), commands::prometheus()).await?;
-    let url = format!("http://{}/graphql", query.local_addr());
+    let query_addr = query.local_addr();
     tokio::spawn(query.run_until_stopped(std::future::pending()));
     let kafka = KafkaConfig::new(&args.kafka_brokers);
     let relay = Relay::new(database_url, kafka.clone());
@@ -188,16 +211,9 @@ pub async fn run(database_url: &str, args: QueryArgs) -> anyhow::Result<()> {
         };
         let graphql_clients = || -> Vec<GraphqlClient> {
             (0..clients)
-                .map(|_| GraphqlClient {
-                    client: reqwest::Client::new(),
-                    url: url.clone(),
-                    key: workspace.api_key.clone(),
-                    long_workflow: long_workflow.to_string(),
-                    versions: args.versions,
-                    time_travel,
-                    n: 0,
-                })
-                .collect()
+                .map(|_| GraphqlClient::new(query_addr, &workspace.api_key, long_workflow, args.versions, time_travel))
+                .collect::<anyhow::Result<_>>()
+                .expect("the address and the key make valid headers")
         };
         // GraphQL goes first: its warm-up writes the snapshots the raw baseline's statements read.
         let (graphql, raw) = alternating(warmup, duration, graphql_clients, raw_clients).await?;
