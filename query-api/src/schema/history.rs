@@ -2,10 +2,11 @@
 //! the difference between two versions (both rebuilt from the event store).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use async_graphql::SimpleObject;
+use async_graphql::{Json, SimpleObject};
 use chrono::{DateTime, Utc};
-use event_schemas::types::Environment;
+use event_schemas::types::{Environment, WorkflowDefinition};
 use uuid::Uuid;
 
 use crate::diff;
@@ -55,7 +56,9 @@ pub struct WorkflowAtVersion {
     pub environments: Vec<Promotion>,
     /// The version that set the definition in force.
     pub definition_version: i64,
-    pub definition: serde_json::Value,
+    /// Written into the response straight from the folded state: going through a
+    /// `serde_json::Value` first was a copy of every node and edge per answer.
+    pub definition: Json<WorkflowDefinition>,
 }
 
 impl From<WorkflowState> for WorkflowAtVersion {
@@ -64,7 +67,7 @@ impl From<WorkflowState> for WorkflowAtVersion {
             version: state.version,
             occurred_at: state.occurred_at,
             environments: promotions(&state.environments),
-            definition: serde_json::to_value(&*state.definition).expect("definitions serialize"),
+            definition: Json(Arc::unwrap_or_clone(state.definition)),
             name: state.name,
             description: state.description,
             tags: state.tags,

@@ -40,12 +40,15 @@ impl Default for Limits {
 }
 
 pub fn build(pool: PgPool, limits: Limits) -> FlowFuseSchema {
-    let builder = Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
-        .data(TimeTravel::new(pool.clone()))
-        .data(PgEventStore::new(pool.clone()))
-        .data(pool)
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity);
+    // `JSON` is one scalar with two Rust types: `serde_json::Value` and, for definitions folded
+    // from the event store, `Json<WorkflowDefinition>` (written without a `Value` in between).
+    let builder =
+        Schema::build_with_ignore_name_conflicts(QueryRoot::default(), EmptyMutation, EmptySubscription, ["JSON"])
+            .data(TimeTravel::new(pool.clone()))
+            .data(PgEventStore::new(pool.clone()))
+            .data(pool)
+            .limit_depth(limits.max_depth)
+            .limit_complexity(limits.max_complexity);
     let builder = if limits.introspection { builder } else { builder.disable_introspection() };
     builder.finish()
 }
