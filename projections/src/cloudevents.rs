@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use event_schemas::{Actor, ActorKind, RecordedEvent, StreamId};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -109,7 +110,7 @@ pub fn headers<'a>(event: impl Into<Attributes<'a>>) -> OwnedHeaders {
 }
 
 /// An event as the projector needs it: read back from a record, or from the event store.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ProjectedEvent {
     pub stream_id: StreamId,
     pub version: i64,
@@ -122,7 +123,9 @@ pub struct ProjectedEvent {
     pub actor: Actor,
     pub correlation_id: Option<String>,
     pub causation_id: Option<String>,
-    pub payload: serde_json::Value,
+    /// The payload as it came, checked to be JSON: it is parsed once, straight into its typed
+    /// event (a `serde_json::Value` of every record first was a fifth of the projector's work).
+    pub payload: Box<RawValue>,
 }
 
 impl From<&RecordedEvent> for ProjectedEvent {
@@ -139,7 +142,7 @@ impl From<&RecordedEvent> for ProjectedEvent {
             actor: event.actor.clone(),
             correlation_id: event.correlation_id.clone(),
             causation_id: event.causation_id.clone(),
-            payload: event.payload.clone(),
+            payload: serde_json::value::to_raw_value(&event.payload).expect("a JSON value serializes"),
         }
     }
 }

@@ -152,7 +152,7 @@ async fn apply<M: Message>(
                 // shared with another deployment, a stray producer). Never apply it.
                 outcome.dead_letters.push(DeadLetter {
                     key: Some(stream.clone()),
-                    payload: serde_json::to_vec(&event.payload).ok(),
+                    payload: Some(event.payload.get().as_bytes().to_vec()),
                     error: format!("{stream} version {} is not in this event store's history", event.version),
                     event: Some(event),
                 });
@@ -189,11 +189,11 @@ fn record_freshness(applied: &[(ProjectedEvent, Event)]) {
 fn decode(events: Vec<ProjectedEvent>, outcome: &mut BatchOutcome) -> Vec<(ProjectedEvent, Event)> {
     let mut decoded = Vec::with_capacity(events.len());
     for event in events {
-        match Event::decode_borrowed(&event.event_type, event.schema_version, &event.payload) {
+        match Event::decode_json(&event.event_type, event.schema_version, event.payload.get()) {
             Ok(e) => decoded.push((event, e)),
             Err(error) => outcome.dead_letters.push(DeadLetter {
                 key: Some(event.stream_id.to_string()),
-                payload: serde_json::to_vec(&event.payload).ok(),
+                payload: Some(event.payload.get().as_bytes().to_vec()),
                 error: error.to_string(),
                 event: Some(event),
             }),

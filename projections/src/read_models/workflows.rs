@@ -274,7 +274,7 @@ mod tests {
             actor: Actor::system("test"),
             correlation_id: None,
             causation_id: None,
-            payload: e.to_payload(),
+            payload: serde_json::value::to_raw_value(&e.to_payload()).unwrap(),
         };
         (projected, e)
     }
