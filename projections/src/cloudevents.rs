@@ -124,7 +124,8 @@ pub struct ProjectedEvent {
     pub correlation_id: Option<String>,
     pub causation_id: Option<String>,
     /// The payload as it came, checked to be JSON: it is parsed once, straight into its typed
-    /// event (a `serde_json::Value` of every record first was a fifth of the projector's work).
+    /// event, rather than into a `serde_json::Value` first (a tree of every record, built only
+    /// to be decoded again; the projector ran about 5 % faster without it).
     pub payload: Box<RawValue>,
 }
 
