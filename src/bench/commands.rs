@@ -97,7 +97,7 @@ fn command_event(workspace_id: Uuid, n: usize) -> NewEvent {
 
 impl Workload for HttpClient {
     async fn once(&mut self) -> anyhow::Result<u64> {
-        let answer = match &self.current {
+        let (answer, expected) = match &self.current {
             None => {
                 self.created += 1;
                 let body =
@@ -114,7 +114,6 @@ impl Workload for HttpClient {
                 (answer, StatusCode::OK)
             }
         };
-        let (answer, expected) = answer;
         anyhow::ensure!(
             answer.status == expected,
             "unexpected {}: {}",

@@ -23,7 +23,7 @@ pub struct Connection {
 }
 
 /// A response, its body read whole.
-pub struct Answer {
+pub struct Reply {
     pub status: StatusCode,
     pub body: Bytes,
 }
@@ -46,7 +46,7 @@ impl Connection {
         path: &str,
         extra: Option<(header::HeaderName, HeaderValue)>,
         body: impl Into<Bytes>,
-    ) -> anyhow::Result<Answer> {
+    ) -> anyhow::Result<Reply> {
         let mut request = Request::builder()
             .method(method)
             .uri(path)
@@ -61,7 +61,7 @@ impl Connection {
         let response = sender.send_request(request).await.context("sending a request")?;
         let (parts, body) = response.into_parts();
         let body = body.collect().await.context("reading a response")?.to_bytes();
-        Ok(Answer { status: parts.status, body })
+        Ok(Reply { status: parts.status, body })
     }
 
     async fn ready(&mut self) -> anyhow::Result<&mut SendRequest<Full<Bytes>>> {
