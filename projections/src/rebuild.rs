@@ -61,7 +61,7 @@ pub async fn rebuild(pool: &PgPool, names: &[&str]) -> anyhow::Result<Rebuilt> {
             events += read_stream(&store, stream, 1, **version, &mut batch).await?;
         }
         let mut pending = Pending::default();
-        apply(&mut tx, &as_refs(&batch), &mut pending, selection).await?;
+        apply(&mut tx, &batch, &mut pending, selection).await?;
         merge(&mut positions, pending.flush_into(&mut tx).await?);
         tx.commit().await?;
     }
@@ -80,7 +80,7 @@ pub async fn rebuild(pool: &PgPool, names: &[&str]) -> anyhow::Result<Rebuilt> {
         }
     }
     let mut pending = Pending::default();
-    apply(&mut tx, &as_refs(&batch), &mut pending, selection).await?;
+    apply(&mut tx, &batch, &mut pending, selection).await?;
     merge(&mut positions, pending.flush_into(&mut tx).await?);
     sqlx::query(&format!("DROP SCHEMA IF EXISTS {RETIRED} CASCADE")).execute(&mut *tx).await?;
     sqlx::query(&format!("CREATE SCHEMA {RETIRED}")).execute(&mut *tx).await?;
@@ -128,10 +128,6 @@ async fn read_stream(
         }
     }
     Ok(events.len())
-}
-
-fn as_refs(batch: &[(ProjectedEvent, Event)]) -> Vec<(&ProjectedEvent, &Event)> {
-    batch.iter().map(|(event, decoded)| (event, decoded)).collect()
 }
 
 fn merge(into: &mut HashMap<&'static str, i64>, from: HashMap<&'static str, i64>) {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use event_schemas::{Event, SchemaError};
+use event_schemas::Event;
 use eventstore::{EventStore, PgEventStore, StreamRead};
 use rdkafka::Message;
 use rdkafka::message::OwnedHeaders;
@@ -56,13 +56,12 @@ pub(super) async fn apply_with_retries<M: Message + Sync>(
     store: &PgEventStore,
     offsets: &OffsetBook<'_>,
     messages: &[M],
-    prepared: &[Prepared],
 ) -> anyhow::Result<BatchOutcome> {
     let mut delay = Duration::from_millis(100);
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match apply(pool, store, offsets, messages, prepared).await {
+        match apply(pool, store, offsets, messages).await {
             Ok(outcome) => {
                 metrics::counter!("projector_events_applied_total").increment(outcome.applied as u64);
                 metrics::counter!("projector_duplicates_total").increment(outcome.duplicates as u64);
@@ -85,14 +84,12 @@ pub(super) async fn apply_with_retries<M: Message + Sync>(
     }
     if messages.len() == 1 {
         // It fails on its own: dead-letter it, so the partition moves on.
-        let error =
-            apply(pool, store, offsets, messages, prepared).await.err().map(|e| format!("{e:#}")).unwrap_or_default();
+        let error = apply(pool, store, offsets, messages).await.err().map(|e| format!("{e:#}")).unwrap_or_default();
         return dead_letter_alone(pool, offsets, &messages[0], error).await;
     }
     let mut total = BatchOutcome::default();
-    for (message, prepared) in messages.iter().zip(prepared) {
-        let (message, prepared) = (std::slice::from_ref(message), std::slice::from_ref(prepared));
-        let outcome = Box::pin(apply_with_retries(pool, store, offsets, message, prepared)).await?;
+    for message in messages {
+        let outcome = Box::pin(apply_with_retries(pool, store, offsets, std::slice::from_ref(message))).await?;
         total = total.merge(outcome);
     }
     Ok(total)
@@ -110,42 +107,25 @@ fn is_transient(error: &anyhow::Error) -> bool {
     }
 }
 
-/// A record read back and decoded, ahead of its batch's transaction: what a record says depends
-/// on nothing in the database, so the projector prepares the next batch while the previous one
-/// is in PostgreSQL (see `Projector::consume`).
-pub(super) type Prepared = Result<(ProjectedEvent, Result<Event, SchemaError>), cloudevents::MalformedRecord>;
-
-pub(super) fn prepare<M: Message>(message: &M) -> Prepared {
-    let event = cloudevents::parse(message.headers(), message.payload())?;
-    let decoded = Event::decode_json(&event.event_type, event.schema_version, event.payload.get());
-    Ok((event, decoded))
-}
-
-/// What a batch applies, in order: its own records, and events a gap made it read from the store.
-enum Next<'a> {
-    Record(&'a ProjectedEvent, &'a Event),
-    Repaired(usize),
-}
-
 async fn apply<M: Message>(
     pool: &PgPool,
     store: &PgEventStore,
     offsets: &OffsetBook<'_>,
     messages: &[M],
-    prepared: &[Prepared],
 ) -> anyhow::Result<BatchOutcome> {
     let mut tx = pool.begin().await?;
     begin_batch(&mut tx).await?;
-    let streams: Vec<String> = prepared.iter().flatten().map(|(e, _)| e.stream_id.to_string()).collect();
+    let parsed: Vec<Result<ProjectedEvent, cloudevents::MalformedRecord>> =
+        messages.iter().map(|m| cloudevents::parse(m.headers(), m.payload())).collect();
+    let streams: Vec<String> = parsed.iter().flatten().map(|e| e.stream_id.to_string()).collect();
     let applied_before = read_guard(&mut tx, &streams).await?;
     let mut guard = applied_before.clone();
     let mut outcome = BatchOutcome::default();
     // First what to apply, in order (duplicates dropped, gaps filled), then all of it at once.
-    let mut next: Vec<Next<'_>> = Vec::with_capacity(messages.len());
-    let mut repaired: Vec<(ProjectedEvent, Event)> = Vec::new();
-    for (message, prepared) in messages.iter().zip(prepared) {
-        let (event, decoded) = match prepared {
-            Ok(prepared) => prepared,
+    let mut next: Vec<ProjectedEvent> = Vec::with_capacity(messages.len());
+    for (message, parsed) in messages.iter().zip(parsed) {
+        let event = match parsed {
+            Ok(event) => event,
             Err(error) => {
                 outcome.dead_letters.push(DeadLetter {
                     event: None,
@@ -174,36 +154,17 @@ async fn apply<M: Message>(
                     key: Some(stream.clone()),
                     payload: Some(event.payload.get().as_bytes().to_vec()),
                     error: format!("{stream} version {} is not in this event store's history", event.version),
-                    event: Some(event.clone()),
+                    event: Some(event),
                 });
                 continue;
             }
             outcome.repaired += missing.len();
-            for recorded in &missing {
-                let event = ProjectedEvent::from(recorded);
-                match Event::from_recorded(recorded) {
-                    Ok(decoded) => {
-                        next.push(Next::Repaired(repaired.len()));
-                        repaired.push((event, decoded));
-                    }
-                    Err(error) => outcome.dead_letters.push(undecodable(&event, &error)),
-                }
-            }
+            next.extend(missing.iter().map(ProjectedEvent::from));
         }
-        // The guard moves past an event that does not decode: it is dead-lettered, not retried.
         guard.insert(stream, event.version);
-        match decoded {
-            Ok(decoded) => next.push(Next::Record(event, decoded)),
-            Err(error) => outcome.dead_letters.push(undecodable(event, error)),
-        }
+        next.push(event);
     }
-    let decoded: Vec<(&ProjectedEvent, &Event)> = next
-        .into_iter()
-        .map(|next| match next {
-            Next::Record(event, decoded) => (event, decoded),
-            Next::Repaired(i) => (&repaired[i].0, &repaired[i].1),
-        })
-        .collect();
+    let decoded = decode(next, &mut outcome);
     outcome.applied = decoded.len();
     let mut pending = Pending::default();
     read_models::apply(&mut tx, &decoded, &mut pending, Selection::ALL).await?;
@@ -218,19 +179,27 @@ async fn apply<M: Message>(
 
 /// How long after their commands the events became visible in the read models: the whole
 /// pipeline's freshness.
-fn record_freshness(applied: &[(&ProjectedEvent, &Event)]) {
+fn record_freshness(applied: &[(ProjectedEvent, Event)]) {
     for (event, _) in applied {
         metrics::histogram!("projector_event_age_seconds").record(crate::age_of(event.occurred_at).as_secs_f64());
     }
 }
 
-fn undecodable(event: &ProjectedEvent, error: &SchemaError) -> DeadLetter {
-    DeadLetter {
-        key: Some(event.stream_id.to_string()),
-        payload: Some(event.payload.get().as_bytes().to_vec()),
-        error: error.to_string(),
-        event: Some(event.clone()),
+/// Decodes each event; one that cannot be decoded is dead-lettered (the guard still moves past it).
+fn decode(events: Vec<ProjectedEvent>, outcome: &mut BatchOutcome) -> Vec<(ProjectedEvent, Event)> {
+    let mut decoded = Vec::with_capacity(events.len());
+    for event in events {
+        match Event::decode_json(&event.event_type, event.schema_version, event.payload.get()) {
+            Ok(e) => decoded.push((event, e)),
+            Err(error) => outcome.dead_letters.push(DeadLetter {
+                key: Some(event.stream_id.to_string()),
+                payload: Some(event.payload.get().as_bytes().to_vec()),
+                error: error.to_string(),
+                event: Some(event),
+            }),
+        }
     }
+    decoded
 }
 
 /// Starts a batch's transaction without giving it a transaction id: it names its tables

@@ -120,63 +120,34 @@ impl Projector {
         consumer.subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())?;
         let dead_letters: FutureProducer = self.kafka.client().set("acks", "all").create()?;
         tracing::info!(group = %self.group, "projector consuming");
-        // The next batch, gathered and prepared while the one before it is in PostgreSQL.
-        let mut next: Vec<BorrowedMessage<'_>> = Vec::new();
-        let mut next_prepared: Vec<batch::Prepared> = Vec::new();
         loop {
             // Any error (a broker gone, a partition lost), every broker down, or an assignment that
             // could not be positioned drops this consumer: `run` makes a new one (and see
             // `context` for the librdkafka crash this avoids). Checked at least every 100 ms.
             anyhow::ensure!(!consumer.context().must_be_replaced(), "the consumer must be replaced");
-            if next.is_empty() {
-                let first = match tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await {
-                    // Borrowed, not detached: a detached copy of each payload and of its eighteen
-                    // headers cost a tenth of a batch's time.
-                    Ok(received) => received.map_err(|e| anyhow::anyhow!("consumer error: {e}"))?,
-                    Err(_idle) => continue,
-                };
-                next_prepared.push(batch::prepare(&first));
-                next.push(first);
-            }
+            let first = match tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await {
+                // Borrowed, not detached: a detached copy of each payload and of its eighteen
+                // headers cost a tenth of a batch's time.
+                Ok(received) => received.map_err(|e| anyhow::anyhow!("consumer error: {e}"))?,
+                Err(_idle) => continue,
+            };
+            // Time in the broker: from the relay's produce (the record's create time) to here.
+            let in_broker_ms = first.timestamp().to_millis().map(|t| chrono::Utc::now().timestamp_millis() - t);
             // Then whatever has arrived meanwhile, without waiting for more: under a steady stream
             // records pile up while a batch is applied, so batches grow with the load (as group
             // commit does) and one transaction per batch keeps up, while a lone event is applied
             // at once instead of waiting out a gathering window.
-            while next.len() < MAX_BATCH {
+            let mut messages = vec![first];
+            while messages.len() < MAX_BATCH {
                 match consumer.recv().now_or_never() {
-                    Some(Ok(message)) => {
-                        next_prepared.push(batch::prepare(&message));
-                        next.push(message);
-                    }
+                    Some(Ok(message)) => messages.push(message),
                     _ => break,
                 }
             }
-            let (messages, prepared) = (std::mem::take(&mut next), std::mem::take(&mut next_prepared));
-            // Time in the broker and in this batch's gathering: from the relay's produce (the
-            // record's create time) to the start of its transaction.
-            let in_broker_ms = messages[0].timestamp().to_millis().map(|t| chrono::Utc::now().timestamp_millis() - t);
             let epochs = consumer.context().epochs();
             let book = OffsetBook { group: &self.group, epochs: &epochs };
             let applying = std::time::Instant::now();
-            let apply = batch::apply_with_retries(&self.pool, &self.store, &book, &messages, &prepared);
-            tokio::pin!(apply);
-            // While the batch waits on PostgreSQL, the next one is received and prepared (parsing
-            // its headers and payloads was half of the projector's own work, done in series with
-            // the database's before). A consumer error ends this consumer once the batch is done.
-            let mut receive_error = None;
-            let outcome = loop {
-                tokio::select! {
-                    biased;
-                    outcome = &mut apply => break outcome?,
-                    received = consumer.recv(), if next.len() < MAX_BATCH && receive_error.is_none() => match received {
-                        Ok(message) => {
-                            next_prepared.push(batch::prepare(&message));
-                            next.push(message);
-                        }
-                        Err(error) => receive_error = Some(error),
-                    },
-                }
-            };
+            let outcome = batch::apply_with_retries(&self.pool, &self.store, &book, &messages).await?;
             tracing::debug!(
                 records = messages.len(),
                 applied = outcome.applied,
@@ -186,9 +157,6 @@ impl Projector {
             );
             batch::publish_dead_letters(&dead_letters, &outcome.dead_letters).await;
             commit_offsets(&consumer, &messages);
-            if let Some(error) = receive_error {
-                anyhow::bail!("consumer error: {error}");
-            }
         }
     }
 }

@@ -58,12 +58,12 @@ impl Selection {
 /// models; what [`Pending`] collects is written by its `flush`.
 pub async fn apply(
     conn: &mut PgConnection,
-    events: &[(&ProjectedEvent, &Event)],
+    events: &[(ProjectedEvent, Event)],
     pending: &mut Pending,
     selection: Selection,
 ) -> Result<(), sqlx::Error> {
     if selection.contains("workflows") {
-        let workflow_events = events.iter().filter(|(_, d)| matches!(d, Event::Workflow(_))).map(|(e, _)| *e);
+        let workflow_events = events.iter().filter(|(_, d)| matches!(d, Event::Workflow(_))).map(|(e, _)| e);
         pending.workflows.load(conn, workflow_events).await?;
     }
     for (event, decoded) in events {
