@@ -1,7 +1,7 @@
 //! `flowfuse bench pipeline`: (a) the relay against a bare rdkafka producer sending the same
 //! records; (b) the projector against raw batched INSERTs of the rows it writes, in alternating
-//! rounds; (c) freshness,
-//! from command accepted to visible in the read models, at a steady command rate.
+//! rounds; (c) freshness, from command accepted to visible in the read models, at a steady
+//! command rate.
 
 use std::time::{Duration, Instant};
 
