@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use super::append::{bench_url, fresh_database};
 use super::freshness::{self, Freshness};
+use super::stats::ROUNDS;
 
 #[derive(Debug, Args)]
 pub struct PipelineArgs {
@@ -183,9 +184,6 @@ async fn relay_throughput(pool: &PgPool, url: &str, kafka: &KafkaConfig, count: 
     task.await??;
     Ok(count as f64 / elapsed.as_secs_f64())
 }
-
-/// How many rounds (b) measures each side in.
-const ROUNDS: u32 = 3;
 
 /// (b) in [`ROUNDS`] alternating rounds (raw, projector, raw, …), each side's rounds added up:
 /// the machine's drift (checkpoints, autovacuum, a neighbour's load) then falls on both sides

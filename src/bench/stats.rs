@@ -76,8 +76,8 @@ pub async fn measure<W: Workload>(clients: Vec<W>, warmup: Duration, duration: D
     Ok(summary)
 }
 
-/// How many rounds [`alternating`] measures each side in.
-const ROUNDS: u32 = 3;
+/// How many rounds [`alternating`] (and (b) of `bench pipeline`) measures each side in.
+pub(super) const ROUNDS: u32 = 3;
 
 /// Measures two workloads in [`ROUNDS`] alternating rounds (`first`, `second`, `first`, …), each
 /// round `duration / ROUNDS` long after its own warm-up, and adds each side's rounds up. Drift on
