@@ -1,15 +1,18 @@
 //! (c) of `flowfuse bench pipeline`: freshness, from a command accepted over HTTP to its event
 //! visible in the read models, at a steady command rate.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::http::{HeaderValue, Method, header};
 use commands::CommandApi;
 use commands::bootstrap::create_workspace;
 use event_schemas::types::Plan;
 use serde_json::json;
-use sqlx::{Connection, PgPool};
+use sqlx::{Connection as _, PgPool};
+
+use super::http::Connection;
 
 /// Definition changes a workflow gets after its creation in the freshness load, as in
 /// `bench commands`: one create in six commands.
@@ -20,16 +23,19 @@ const CHANGES_PER_WORKFLOW: i64 = 5;
 /// returns p50 and p99 of accepted-to-visible in milliseconds.
 pub(super) async fn measure(pool: &PgPool, rate: u32, duration: Duration) -> anyhow::Result<Freshness> {
     let api = CommandApi::bind(pool.clone(), "127.0.0.1:0".parse()?).await?;
-    let base = format!("http://{}", api.local_addr());
+    let api_addr = api.local_addr();
     tokio::spawn(api.run_until_stopped(std::future::pending()));
     let workspace =
         create_workspace(pool, "Freshness", None, Plan::Enterprise).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let base = format!("{base}/v1/workspaces/{}", workspace.workspace_id);
+    let base = format!("/v1/workspaces/{}", workspace.workspace_id);
     // Steady state: the projector has joined its group (seconds on Tansu) and applied everything
     // before the first command is sent.
     projections::status::wait_until_caught_up(pool, Duration::from_secs(60)).await?;
-    // A request that never completes must not stall the benchmark: it counts as not accepted.
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    // The load generator shares the two cores with what it measures: requests go out on kept
+    // HTTP/1.1 connections (`http.rs`), each taken by one request at a time, more opened while
+    // every one is busy.
+    let addr = api_addr;
+    let idle_connections: Arc<Mutex<Vec<Connection>>> = Arc::default();
     let tracked: Arc<Mutex<Tracked>> = Arc::default();
     // Workflows whose last command has been answered, with their version.
     let idle: Arc<Mutex<VecDeque<(String, i64)>>> = Arc::default();
@@ -67,9 +73,10 @@ pub(super) async fn measure(pool: &PgPool, rate: u32, duration: Duration) -> any
     let deadline = Instant::now() + duration;
     let mut sent = 0usize;
     let mut tasks = Vec::new();
+    let base = Arc::new(base);
     while Instant::now() < deadline {
         ticker.tick().await;
-        let (client, base, key) = (client.clone(), base.clone(), workspace.api_key.clone());
+        let (base, key, connections) = (base.clone(), workspace.api_key.clone(), idle_connections.clone());
         let (tracked, idle) = (tracked.clone(), idle.clone());
         sent += 1;
         let n = sent;
@@ -87,26 +94,36 @@ pub(super) async fn measure(pool: &PgPool, rate: u32, duration: Duration) -> any
                     .collect();
                 json!({"nodes": nodes, "edges": edges})
             };
-            let request = match &next {
-                Some((id, version)) => client
-                    .put(format!("{base}/workflows/{id}/definition"))
-                    .header("if-match", format!("\"{version}\""))
-                    .json(&json!({"definition": definition(*version), "message": format!("step {version}")})),
-                None => client
-                    .post(format!("{base}/workflows"))
-                    .json(&json!({"name": format!("Fresh {n}"), "definition": definition(0)})),
+            let (method, path, if_match, body) = match &next {
+                Some((id, version)) => (
+                    Method::PUT,
+                    format!("{base}/workflows/{id}/definition"),
+                    HeaderValue::from_str(&format!("\"{version}\"")).ok().map(|v| (header::IF_MATCH, v)),
+                    json!({"definition": definition(*version), "message": format!("step {version}")}),
+                ),
+                None => (
+                    Method::POST,
+                    format!("{base}/workflows"),
+                    None,
+                    json!({"name": format!("Fresh {n}"), "definition": definition(0)}),
+                ),
             };
-            let Ok(response) = request.bearer_auth(&key).send().await else { return };
+            let taken = connections.lock().unwrap().pop();
+            let Some(mut connection) = taken.or_else(|| Connection::new(addr, &key).ok()) else { return };
+            // A request that never completes must not stall the benchmark: it counts as not accepted.
+            let sending = connection.send(method, &path, if_match, body.to_string());
+            let Ok(Ok(reply)) = tokio::time::timeout(Duration::from_secs(10), sending).await else { return };
             let at = Instant::now();
-            let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            connections.lock().unwrap().push(connection);
+            let header = |name: &str| reply.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
             let Some(position) = header("x-consistency-token").and_then(|v| v.parse::<i64>().ok()) else { return };
-            tracked.lock().unwrap().accepted.insert(position, at);
+            tracked.lock().unwrap().accept(position, at);
             let version = header("etag").and_then(|v| v.trim_matches('"').parse::<i64>().ok());
             let id = match next {
                 Some((id, _)) => Some(id),
-                None => {
-                    response.json::<serde_json::Value>().await.ok().and_then(|b| b["id"].as_str().map(str::to_owned))
-                }
+                None => serde_json::from_slice::<serde_json::Value>(&reply.body)
+                    .ok()
+                    .and_then(|b| b["id"].as_str().map(str::to_owned)),
             };
             if let (Some(id), Some(version)) = (id, version)
                 && version <= CHANGES_PER_WORKFLOW
@@ -142,21 +159,32 @@ pub(super) async fn measure(pool: &PgPool, rate: u32, duration: Duration) -> any
 }
 
 /// When each accepted position was answered, and when it was seen in the read models. One lock
-/// for both: two locks taken in different orders once deadlocked the watcher and the settle loop.
+/// for all of it: two locks taken in different orders once deadlocked the watcher and the settle
+/// loop.
 #[derive(Default)]
 struct Tracked {
     accepted: HashMap<i64, Instant>,
     seen: HashMap<i64, Instant>,
+    /// Accepted and not seen yet, kept as they come and go: the watcher asks for them every 2 ms,
+    /// and filtering every accepted position each time cost the load generator more the longer it
+    /// ran.
+    unseen: HashSet<i64>,
 }
 
 impl Tracked {
+    fn accept(&mut self, position: i64, at: Instant) {
+        self.accepted.insert(position, at);
+        self.unseen.insert(position);
+    }
+
     /// Accepted positions not seen yet.
     fn unseen(&self) -> Vec<i64> {
-        self.accepted.keys().filter(|p| !self.seen.contains_key(*p)).copied().collect()
+        self.unseen.iter().copied().collect()
     }
 
     fn saw(&mut self, positions: Vec<i64>, at: Instant) {
         for position in positions {
+            self.unseen.remove(&position);
             self.seen.entry(position).or_insert(at);
         }
     }

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context as _;
 use axum::body::Bytes;
-use axum::http::{HeaderValue, Method, Request, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
@@ -25,6 +25,7 @@ pub struct Connection {
 /// A response, its body read whole.
 pub struct Reply {
     pub status: StatusCode,
+    pub headers: HeaderMap,
     pub body: Bytes,
 }
 
@@ -61,7 +62,7 @@ impl Connection {
         let response = sender.send_request(request).await.context("sending a request")?;
         let (parts, body) = response.into_parts();
         let body = body.collect().await.context("reading a response")?.to_bytes();
-        Ok(Reply { status: parts.status, body })
+        Ok(Reply { status: parts.status, headers: parts.headers, body })
     }
 
     async fn ready(&mut self) -> anyhow::Result<&mut SendRequest<Full<Bytes>>> {
