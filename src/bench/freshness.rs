@@ -34,7 +34,6 @@ pub(super) async fn measure(pool: &PgPool, rate: u32, duration: Duration) -> any
     // The load generator shares the two cores with what it measures: requests go out on kept
     // HTTP/1.1 connections (`http.rs`), each taken by one request at a time, more opened while
     // every one is busy.
-    let addr = api_addr;
     let idle_connections: Arc<Mutex<Vec<Connection>>> = Arc::default();
     let tracked: Arc<Mutex<Tracked>> = Arc::default();
     // Workflows whose last command has been answered, with their version.
@@ -109,7 +108,7 @@ pub(super) async fn measure(pool: &PgPool, rate: u32, duration: Duration) -> any
                 ),
             };
             let taken = connections.lock().unwrap().pop();
-            let Some(mut connection) = taken.or_else(|| Connection::new(addr, &key).ok()) else { return };
+            let Some(mut connection) = taken.or_else(|| Connection::new(api_addr, &key).ok()) else { return };
             // A request that never completes must not stall the benchmark: it counts as not accepted.
             let sending = connection.send(method, &path, if_match, body.to_string());
             let Ok(Ok(reply)) = tokio::time::timeout(Duration::from_secs(10), sending).await else { return };
