@@ -21,7 +21,7 @@ pub mod status;
 
 pub use kafka::KafkaConfig;
 pub use projector::Projector;
-pub use read_models::PROJECTIONS;
+pub use read_models::{PROJECTIONS, tables_of};
 pub use relay::Relay;
 
 /// How long ago an event's command decided it (clocks of two machines when the roles run apart;

@@ -3,6 +3,7 @@
 //! rounds; (c) freshness, from command accepted to visible in the read models, at a steady
 //! command rate.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -199,18 +200,20 @@ async fn projector_against_raw(
     sqlx::query("CREATE TABLE bench_audit (LIKE read_model.audit_log INCLUDING ALL)").execute(pool).await?;
     sqlx::query("CREATE TABLE bench_versions (LIKE read_model.workflow_versions INCLUDING ALL)").execute(pool).await?;
     let definitions = definitions_in_force(events);
+    // Every projection's tables, the version guard and the positions: a projector round then
+    // finds the read models as a new deployment would.
+    let tables = projections::PROJECTIONS.iter().flat_map(|p| projections::tables_of(p));
+    let empty_read_models = format!(
+        "TRUNCATE {}, read_model.stream_versions, projections.positions",
+        tables.map(|t| format!("read_model.{t}")).collect::<Vec<_>>().join(", ")
+    );
     let (mut raw, mut projector) = ((0, Duration::ZERO), (0, Duration::ZERO));
     let mut group = String::new();
     for round in 0..ROUNDS {
         sqlx::query("TRUNCATE bench_audit, bench_versions").execute(pool).await?;
         raw.0 += events.len();
         raw.1 += raw_inserts(pool, events, &definitions).await?;
-        sqlx::query(
-            "TRUNCATE read_model.workflows, read_model.workflow_versions, read_model.audit_log,
-                      read_model.activity_daily, read_model.stream_versions, projections.positions",
-        )
-        .execute(pool)
-        .await?;
+        sqlx::query(&empty_read_models).execute(pool).await?;
         group = format!("bench-{run_id}-{round}");
         let (applied, elapsed) = projector_throughput(pool, kafka, events.len(), &group).await?;
         projector.0 += applied;
@@ -223,7 +226,7 @@ async fn projector_against_raw(
 /// The definition in force after each event, which is what its workflow version row holds: the
 /// last one a creation, change or rollback of its stream carried.
 fn definitions_in_force(events: &[eventstore::GlobalEvent]) -> Vec<serde_json::Value> {
-    let mut current: std::collections::HashMap<StreamId, serde_json::Value> = Default::default();
+    let mut current: HashMap<StreamId, serde_json::Value> = HashMap::new();
     events
         .iter()
         .map(|global| {
