@@ -20,17 +20,25 @@ const CHANGES_PER_WORKFLOW: i64 = 5;
 
 /// Steady `rate` commands per second over HTTP with the relay and projector running: workflow
 /// creates, and definition changes (with `If-Match`) of workflows no other command is changing;
-/// returns p50 and p99 of accepted-to-visible in milliseconds.
-pub(super) async fn measure(pool: &PgPool, rate: u32, duration: Duration) -> anyhow::Result<Freshness> {
+/// returns p50 and p99 of accepted-to-visible in milliseconds, of the commands sent after
+/// `warmup` at that rate (the connection pools fill up meanwhile, and the server's statement
+/// caches).
+pub(super) async fn measure(
+    pool: &PgPool,
+    rate: u32,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<Freshness> {
     let api = CommandApi::bind(pool.clone(), "127.0.0.1:0".parse()?).await?;
     let api_addr = api.local_addr();
     tokio::spawn(api.run_until_stopped(std::future::pending()));
     let workspace =
         create_workspace(pool, "Freshness", None, Plan::Enterprise).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let base = format!("/v1/workspaces/{}", workspace.workspace_id);
-    // Steady state: the projector has joined its group (seconds on Tansu) and applied everything
-    // before the first command is sent.
+    // Steady state: the projector has applied everything before the first command is sent, and
+    // has joined its group (seconds on Tansu): a first command has gone all the way through.
     projections::status::wait_until_caught_up(pool, Duration::from_secs(60)).await?;
+    probe(api_addr, &workspace.api_key, &base, pool, workspace.workspace_id).await?;
     // The load generator shares the two cores with what it measures: requests go out on kept
     // HTTP/1.1 connections (`http.rs`), each taken by one request at a time, more opened while
     // every one is busy.
@@ -69,7 +77,8 @@ pub(super) async fn measure(pool: &PgPool, rate: u32, duration: Duration) -> any
     let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let deadline = Instant::now() + duration;
+    let measured_from = Instant::now() + warmup;
+    let deadline = measured_from + duration;
     let mut sent = 0usize;
     let mut tasks = Vec::new();
     let base = Arc::new(base);
@@ -77,8 +86,9 @@ pub(super) async fn measure(pool: &PgPool, rate: u32, duration: Duration) -> any
         ticker.tick().await;
         let (base, key, connections) = (base.clone(), workspace.api_key.clone(), idle_connections.clone());
         let (tracked, idle) = (tracked.clone(), idle.clone());
-        sent += 1;
-        let n = sent;
+        let counted = Instant::now() >= measured_from;
+        sent += usize::from(counted);
+        let n = tasks.len();
         let next = idle.lock().unwrap().pop_front();
         tasks.push(tokio::spawn(async move {
             let definition = |steps: i64| {
@@ -116,7 +126,9 @@ pub(super) async fn measure(pool: &PgPool, rate: u32, duration: Duration) -> any
             connections.lock().unwrap().push(connection);
             let header = |name: &str| reply.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
             let Some(position) = header("x-consistency-token").and_then(|v| v.parse::<i64>().ok()) else { return };
-            tracked.lock().unwrap().accept(position, at);
+            if counted {
+                tracked.lock().unwrap().accept(position, at);
+            }
             let version = header("etag").and_then(|v| v.trim_matches('"').parse::<i64>().ok());
             let id = match next {
                 Some((id, _)) => Some(id),
@@ -155,6 +167,38 @@ pub(super) async fn measure(pool: &PgPool, rate: u32, duration: Duration) -> any
     let pick =
         |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(f64::NAN);
     Ok(Freshness { p50: pick(0.5), p99: pick(0.99), sent, accepted: latencies.len() })
+}
+
+/// Creates a workflow and waits until it is in the read models: the relay and the projector are
+/// at work.
+async fn probe(
+    api: std::net::SocketAddr,
+    key: &str,
+    base: &str,
+    pool: &PgPool,
+    workspace_id: uuid::Uuid,
+) -> anyhow::Result<()> {
+    let trigger = json!({"id": "n0", "type": "trigger", "name": "N0", "position": {"x": 0, "y": 0}});
+    let body = json!({"name": "Probe", "definition": {"nodes": [trigger], "edges": []}}).to_string();
+    let reply = Connection::new(api, key)?.send(Method::POST, &format!("{base}/workflows"), None, body).await?;
+    let position: i64 =
+        reply.headers.get("x-consistency-token").and_then(|v| v.to_str().ok()?.parse().ok()).ok_or_else(|| {
+            anyhow::anyhow!("the probe command was refused: {} {}", reply.status, String::from_utf8_lossy(&reply.body))
+        })?;
+    let until = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < until {
+        let seen: Option<i64> =
+            sqlx::query_scalar("SELECT position FROM read_model.audit_log WHERE workspace_id = $1 AND position = $2")
+                .bind(workspace_id)
+                .bind(position)
+                .fetch_optional(pool)
+                .await?;
+        if seen.is_some() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    anyhow::bail!("the probe command did not reach the read models within 60 s")
 }
 
 /// When each accepted position was answered, and when it was seen in the read models. One lock

@@ -35,6 +35,9 @@ pub struct PipelineArgs {
     /// Seconds of steady load for (c).
     #[arg(long, default_value_t = 20)]
     seconds: u64,
+    /// Seconds of (c)'s load before it is measured.
+    #[arg(long, default_value_t = 3)]
+    warmup_seconds: u64,
 }
 
 pub async fn run(database_url: &str, args: PipelineArgs) -> anyhow::Result<()> {
@@ -46,8 +49,8 @@ pub async fn run(database_url: &str, args: PipelineArgs) -> anyhow::Result<()> {
     let run_id = Uuid::now_v7().simple().to_string();
     projections::kafka::ensure_topics(&kafka).await?;
     println!(
-        "FlowFuse pipeline benchmark: {} events, then {} commands/s for {}s",
-        args.events, args.rate, args.seconds
+        "FlowFuse pipeline benchmark: {} events, then {} commands/s for {}s after {}s warm-up",
+        args.events, args.rate, args.seconds, args.warmup_seconds
     );
 
     seed(&store, args.events).await?;
@@ -76,8 +79,13 @@ pub async fn run(database_url: &str, args: PipelineArgs) -> anyhow::Result<()> {
         let never = std::future::pending::<()>;
         let _ = tokio::join!(relay.run(never()), projector.run(never()));
     });
-    let Freshness { p50, p99, sent, accepted } =
-        freshness::measure(&pool, args.rate, Duration::from_secs(args.seconds)).await?;
+    let Freshness { p50, p99, sent, accepted } = freshness::measure(
+        &pool,
+        args.rate,
+        Duration::from_secs(args.warmup_seconds),
+        Duration::from_secs(args.seconds),
+    )
+    .await?;
     roles.abort();
     println!(
         "(c) freshness at {} commands/s ({sent} sent, {accepted} accepted): p50 {p50:.1} ms   p99 {p99:.1} ms (target p99 <= 100 ms: {})",

@@ -11,6 +11,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use sqlx::{PgConnection, PgPool};
 
 use super::context::Partition;
+use super::guard::{GuardCache, read_guard};
 use crate::cloudevents::{self, ProjectedEvent};
 use crate::kafka::DEADLETTER_TOPIC;
 use crate::read_models::{self, GuardMoved, GuardRow, Offsets, Pending, Selection};
@@ -37,6 +38,8 @@ pub struct BatchOutcome {
     pub duplicates: usize,
     pub repaired: usize,
     pub dead_letters: Vec<DeadLetter>,
+    /// When the oldest event applied was decided: how stale the read models were.
+    pub oldest: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl BatchOutcome {
@@ -46,22 +49,38 @@ impl BatchOutcome {
         self.duplicates += other.duplicates;
         self.repaired += other.repaired;
         self.dead_letters.extend(other.dead_letters);
+        self.oldest = self.oldest.into_iter().chain(other.oldest).min();
         self
     }
 }
 
-/// Applies `messages`; on a database error retries with backoff, then isolates the culprit.
+/// Applies `messages`; on a database error retries with backoff, then isolates the culprit. Only
+/// the first attempt may start from the guard `cache` remembers (see `guard`).
 pub(super) async fn apply_with_retries<M: Message + Sync>(
     pool: &PgPool,
     store: &PgEventStore,
     offsets: &OffsetBook<'_>,
+    cache: &mut GuardCache,
     messages: &[M],
 ) -> anyhow::Result<BatchOutcome> {
     let mut delay = Duration::from_millis(100);
     let mut attempt = 0;
+    let mut guess = true;
     loop {
         attempt += 1;
-        match apply(pool, store, offsets, messages).await {
+        let result = apply(pool, store, offsets, cache, guess, messages).await;
+        if let Err(error) = &result {
+            if guess && cache.guessed() {
+                // Most likely the guess (a duplicate fails the batch's statement): read it now.
+                tracing::debug!(error = format!("{error:#}"), "a batch that guessed its guard failed; reading it");
+                cache.guess_failed();
+                (guess, attempt) = (false, 0);
+                continue;
+            }
+            cache.clear();
+            guess = false;
+        }
+        match result {
             Ok(outcome) => {
                 metrics::counter!("projector_events_applied_total").increment(outcome.applied as u64);
                 metrics::counter!("projector_duplicates_total").increment(outcome.duplicates as u64);
@@ -84,12 +103,16 @@ pub(super) async fn apply_with_retries<M: Message + Sync>(
     }
     if messages.len() == 1 {
         // It fails on its own: dead-letter it, so the partition moves on.
-        let error = apply(pool, store, offsets, messages).await.err().map(|e| format!("{e:#}")).unwrap_or_default();
+        let error = apply(pool, store, offsets, cache, false, messages)
+            .await
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
         return dead_letter_alone(pool, offsets, &messages[0], error).await;
     }
     let mut total = BatchOutcome::default();
     for message in messages {
-        let outcome = Box::pin(apply_with_retries(pool, store, offsets, std::slice::from_ref(message))).await?;
+        let outcome = Box::pin(apply_with_retries(pool, store, offsets, cache, std::slice::from_ref(message))).await?;
         total = total.merge(outcome);
     }
     Ok(total)
@@ -107,17 +130,20 @@ fn is_transient(error: &anyhow::Error) -> bool {
     }
 }
 
+/// Applies `messages` in one transaction; `guess`: whether the guard may be taken from `cache`.
 async fn apply<M: Message>(
     pool: &PgPool,
     store: &PgEventStore,
     offsets: &OffsetBook<'_>,
+    cache: &mut GuardCache,
+    guess: bool,
     messages: &[M],
 ) -> anyhow::Result<BatchOutcome> {
     let mut tx = begin_batch(pool).await?;
     let parsed: Vec<Result<ProjectedEvent, cloudevents::MalformedRecord>> =
         messages.iter().map(|m| cloudevents::parse(m.headers(), m.payload())).collect();
-    let streams: Vec<String> = parsed.iter().flatten().map(|e| e.stream_id.to_string()).collect();
-    let applied_before = read_guard(&mut tx, &streams).await?;
+    let streams: Vec<(String, i64)> = parsed.iter().flatten().map(|e| (e.stream_id.to_string(), e.version)).collect();
+    let (applied_before, guessed) = cache.starting_versions(&mut tx, &streams, guess).await?;
     let mut guard = applied_before.clone();
     let mut outcome = BatchOutcome::default();
     // First what to apply, in order (duplicates dropped, gaps filled), then all of it at once.
@@ -165,13 +191,22 @@ async fn apply<M: Message>(
     }
     let decoded = decode(next, &mut outcome);
     outcome.applied = decoded.len();
+    outcome.oldest = decoded.iter().map(|(e, _)| e.occurred_at).min();
     let mut pending = Pending::default();
+    // Where the guard is guessed, so are the workflow rows: the statement checks both at once.
+    let guessed_workflows = decoded
+        .iter()
+        .filter(|(e, d)| matches!(d, Event::Workflow(_)) && guessed.contains(&e.stream_id.to_string()))
+        .map(|(e, _)| e);
+    let new = |e: &ProjectedEvent| !applied_before.contains_key(&e.stream_id.to_string());
+    pending.recall_workflows(cache.workflows(), guessed_workflows, new);
     read_models::apply(&mut tx, &decoded, &mut pending, Selection::ALL).await?;
     save_dead_letters(&mut tx, &outcome.dead_letters).await?;
-    pending.move_guard(guard_rows(&applied_before, guard));
+    pending.move_guard(guard_rows(&applied_before, &guard));
     pending.store_offsets(offsets_of(offsets, messages));
-    pending.flush(&mut tx).await?;
+    let written = pending.flush(&mut tx).await?;
     tx.commit().await?;
+    cache.committed(&guard, written);
     record_freshness(&decoded);
     Ok(outcome)
 }
@@ -220,25 +255,14 @@ async fn begin_batch(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::P
     .await
 }
 
-/// The version each stream's events are applied up to. Read without row locks: the batch's
-/// statement moves each guard only from the version read here (see `Pending::move_guard`).
-async fn read_guard(conn: &mut PgConnection, streams: &[String]) -> Result<HashMap<String, i64>, sqlx::Error> {
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT stream_id, version FROM read_model.stream_versions WHERE stream_id = ANY($1)")
-            .bind(streams)
-            .fetch_all(&mut *conn)
-            .await?;
-    Ok(rows.into_iter().collect())
-}
-
 /// The guard rows a batch moves: every stream whose version went up.
-fn guard_rows(before: &HashMap<String, i64>, after: HashMap<String, i64>) -> Vec<GuardRow> {
+fn guard_rows(before: &HashMap<String, i64>, after: &HashMap<String, i64>) -> Vec<GuardRow> {
     after
-        .into_iter()
+        .iter()
         .map(|(stream_id, version)| GuardRow {
-            applied: before.get(&stream_id).copied().unwrap_or(0),
-            stream_id,
-            version,
+            applied: before.get(stream_id).copied().unwrap_or(0),
+            stream_id: stream_id.clone(),
+            version: *version,
         })
         .filter(|row| row.version > row.applied)
         .collect()
@@ -309,7 +333,7 @@ async fn dead_letter_alone(
     if let Some(event) = &event {
         let stream = event.stream_id.to_string();
         let before = read_guard(&mut tx, std::slice::from_ref(&stream)).await?;
-        pending.move_guard(guard_rows(&before, HashMap::from([(stream, event.version)])));
+        pending.move_guard(guard_rows(&before, &HashMap::from([(stream, event.version)])));
     }
     save_dead_letters(&mut tx, std::slice::from_ref(&letter)).await?;
     pending.store_offsets(offsets_of(offsets, std::slice::from_ref(message)));

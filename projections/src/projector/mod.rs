@@ -15,6 +15,7 @@
 
 mod batch;
 mod context;
+mod guard;
 
 use std::time::Duration;
 
@@ -31,6 +32,7 @@ use crate::kafka::{KafkaConfig, event_topics};
 pub use batch::BatchOutcome;
 use batch::OffsetBook;
 use context::ProjectorContext;
+use guard::GuardCache;
 
 pub const DEFAULT_GROUP: &str = "flowfuse-projector";
 /// How long the broker may hold a fetch that finds no new records, by default. Apache Kafka
@@ -120,6 +122,8 @@ impl Projector {
         consumer.subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())?;
         let dead_letters: FutureProducer = self.kafka.client().set("acks", "all").create()?;
         tracing::info!(group = %self.group, "projector consuming");
+        let mut guard_cache = GuardCache::default();
+        let mut assigned = consumer.context().epochs();
         loop {
             // Any error (a broker gone, a partition lost), every broker down, or an assignment that
             // could not be positioned drops this consumer: `run` makes a new one (and see
@@ -145,14 +149,21 @@ impl Projector {
                 }
             }
             let epochs = consumer.context().epochs();
+            if epochs != assigned {
+                // Partitions came or went: another consumer may have moved their guard meanwhile.
+                guard_cache.clear();
+                assigned = epochs.clone();
+            }
             let book = OffsetBook { group: &self.group, epochs: &epochs };
             let applying = std::time::Instant::now();
-            let outcome = batch::apply_with_retries(&self.pool, &self.store, &book, &messages).await?;
+            let outcome =
+                batch::apply_with_retries(&self.pool, &self.store, &book, &mut guard_cache, &messages).await?;
             tracing::debug!(
                 records = messages.len(),
                 applied = outcome.applied,
                 apply_ms = applying.elapsed().as_secs_f64() * 1000.0,
                 in_broker_ms,
+                oldest_age_ms = outcome.oldest.map(|t| crate::age_of(t).as_secs_f64() * 1000.0),
                 "batch committed"
             );
             batch::publish_dead_letters(&dead_letters, &outcome.dead_letters).await;

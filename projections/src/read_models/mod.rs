@@ -22,6 +22,7 @@ use sqlx::PgConnection;
 use crate::cloudevents::ProjectedEvent;
 
 pub use pending::{GuardMoved, GuardRow, Offsets, Pending};
+pub use workflows::{WorkflowMemory, WrittenWorkflows};
 
 /// The projections, each a group of read-model tables with its own position.
 pub const PROJECTIONS: [&str; 5] = ["workspaces", "api_keys", "workflows", "audit_log", "activity"];

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use sqlx::PgConnection;
 
 use super::statement::BatchStatement;
-use super::workflows::Workflows;
+use super::workflows::{WorkflowMemory, Workflows, WrittenWorkflows};
 use crate::cloudevents::ProjectedEvent;
 
 /// Rows collected over a batch, written by [`Pending::flush`].
@@ -76,6 +76,17 @@ impl Pending {
         self.guard = rows;
     }
 
+    /// Takes the workflow rows of `events` from `memory` (see [`Workflows::recall`]); `new`: the
+    /// events whose streams have none applied yet.
+    pub fn recall_workflows<'a>(
+        &mut self,
+        memory: &mut WorkflowMemory,
+        events: impl Iterator<Item = &'a ProjectedEvent>,
+        new: impl Fn(&ProjectedEvent) -> bool,
+    ) {
+        self.workflows.recall(memory, events, new);
+    }
+
     /// Records how far the batch got in each partition, in the same statement as its effects.
     pub fn store_offsets(&mut self, offsets: Offsets) {
         self.offsets = Some(offsets);
@@ -89,8 +100,8 @@ impl Pending {
         Ok(positions)
     }
 
-    /// Writes everything collected so far, in one statement.
-    pub async fn flush(mut self, conn: &mut PgConnection) -> anyhow::Result<()> {
+    /// Writes everything collected so far, in one statement; returns the workflow rows written.
+    pub async fn flush(mut self, conn: &mut PgConnection) -> anyhow::Result<WrittenWorkflows> {
         let mut statement = BatchStatement::new();
         let guarded = self.guard.len() as i64;
         push_guard(&mut statement, std::mem::take(&mut self.guard));
@@ -129,7 +140,7 @@ impl Pending {
         if moved != guarded {
             return Err(GuardMoved { streams: guarded - moved }.into());
         }
-        Ok(())
+        Ok(self.workflows.into_written())
     }
 }
 

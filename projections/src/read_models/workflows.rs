@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use event_schemas::WorkflowEvent;
+use lru::LruCache;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgConnection;
@@ -61,6 +62,55 @@ pub(super) struct Workflows {
     /// In key order, so that concurrent writers lock rows in one order.
     changed: BTreeSet<Key>,
     versions: Vec<VersionRow>,
+    /// The rows the batch's statement writes, with the size of each in it.
+    written: Vec<(Key, usize)>,
+}
+
+/// The workflow rows a batch wrote, once it committed: see [`WorkflowMemory`].
+#[derive(Debug, Default)]
+pub struct WrittenWorkflows(Vec<(WorkflowRow, usize)>);
+
+/// Workflow rows a projector committed, so that its next batch need not read them back. A row
+/// is recalled only for a stream whose version guard the batch takes from the projector's own
+/// memory too, and the batch's statement checks that guard: if it holds, no one else has
+/// written the row since (a row changes only with its stream's guard, in one transaction).
+pub struct WorkflowMemory {
+    rows: LruCache<Key, (WorkflowRow, usize)>,
+    bytes: usize,
+    budget: usize,
+}
+
+impl WorkflowMemory {
+    /// Keeps rows up to about `budget` bytes of their JSON, least recently written out first.
+    pub fn new(budget: usize) -> Self {
+        Self { rows: LruCache::unbounded(), bytes: 0, budget }
+    }
+
+    /// The rows `written` wrote, as committed.
+    pub fn remember(&mut self, written: WrittenWorkflows) {
+        for (row, size) in written.0 {
+            let key = (row.workspace_id, row.workflow_id);
+            self.bytes += size;
+            if let Some((_, old)) = self.rows.put(key, (row, size)) {
+                self.bytes -= old;
+            }
+        }
+        while self.bytes > self.budget {
+            let Some((_, (_, size))) = self.rows.pop_lru() else { break };
+            self.bytes -= size;
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.rows.clear();
+        self.bytes = 0;
+    }
+}
+
+impl Default for WorkflowMemory {
+    fn default() -> Self {
+        Self::new(32 * 1024 * 1024)
+    }
 }
 
 fn key(event: &ProjectedEvent) -> Key {
@@ -68,6 +118,33 @@ fn key(event: &ProjectedEvent) -> Key {
 }
 
 impl Workflows {
+    /// Takes the rows of `events`' workflows from `memory` where it has them, or as absent where
+    /// `new` says their streams have no events applied yet; [`Workflows::load`] reads the rest.
+    pub(super) fn recall<'a>(
+        &mut self,
+        memory: &mut WorkflowMemory,
+        events: impl Iterator<Item = &'a ProjectedEvent>,
+        new: impl Fn(&ProjectedEvent) -> bool,
+    ) {
+        for event in events {
+            let k = key(event);
+            if self.rows.contains_key(&k) {
+                continue;
+            }
+            if new(event) {
+                self.rows.insert(k, None);
+            } else if let Some((row, _)) = memory.rows.get(&k) {
+                self.rows.insert(k, Some(row.clone()));
+            }
+        }
+    }
+
+    /// The rows this batch wrote, for [`WorkflowMemory::remember`] after its commit.
+    pub(super) fn into_written(mut self) -> WrittenWorkflows {
+        let rows = self.written.into_iter().filter_map(|(k, size)| Some((self.rows.remove(&k)??, size)));
+        WrittenWorkflows(rows.collect())
+    }
+
     /// Reads the rows of the workflows of `events` that this batch has not read yet.
     pub(super) async fn load<'a>(
         &mut self,
@@ -188,12 +265,22 @@ impl Workflows {
     /// Adds the changed rows and the version rows to the batch's statement.
     pub(super) fn push_into(&mut self, statement: &mut BatchStatement) {
         let changed = std::mem::take(&mut self.changed);
-        let changed: Vec<&WorkflowRow> =
-            changed.iter().filter_map(|k| self.rows.get(k).and_then(Option::as_ref)).collect();
+        let changed: Vec<(Key, &WorkflowRow)> =
+            changed.iter().filter_map(|k| Some((*k, self.rows.get(k)?.as_ref()?))).collect();
         if !changed.is_empty() {
             // jsonb_to_recordset rather than UNNEST: `tags` is an array per row, and UNNEST would
             // flatten an array of arrays. In key order (`changed` is), as every writer locks them.
-            let rows = serde_json::to_string(&changed).expect("workflow rows serialize");
+            let mut rows = vec![b'['];
+            for (k, row) in changed {
+                if rows.len() > 1 {
+                    rows.push(b',');
+                }
+                let start = rows.len();
+                serde_json::to_writer(&mut rows, row).expect("workflow rows serialize");
+                self.written.push((k, rows.len() - start));
+            }
+            rows.push(b']');
+            let rows = String::from_utf8(rows).expect("serde_json writes UTF-8");
             statement
                 .part("workflows_written")
                 .push(
@@ -348,5 +435,54 @@ mod tests {
         assert_eq!(workflows.rows[&(ws, id)].as_ref().unwrap().status, "draft");
         assert!(workflows.rows[&(other, id)].is_none());
         assert_eq!(workflows.versions.len(), 1);
+    }
+
+    /// A batch that creates `ids` and commits: what it wrote, remembered in `memory`.
+    fn commit_creations(memory: &mut WorkflowMemory, ws: Uuid, ids: &[Uuid]) {
+        let mut workflows = Workflows::default();
+        for id in ids {
+            let (projected, e) = event(ws, *id, 1, created(*id));
+            workflows.apply(&projected, &e);
+        }
+        workflows.push_into(&mut BatchStatement::new());
+        memory.remember(workflows.into_written());
+    }
+
+    #[test]
+    fn a_committed_row_is_recalled_as_written_and_a_new_stream_as_absent() {
+        let (ws, id, fresh, unknown) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let mut memory = WorkflowMemory::default();
+        commit_creations(&mut memory, ws, &[id]);
+
+        let mut next = Workflows::default();
+        let events = [event(ws, id, 2, WorkflowArchived {}).0, event(ws, fresh, 1, created(fresh)).0];
+        let unknown_event = event(ws, unknown, 5, WorkflowArchived {}).0;
+        next.recall(&mut memory, events.iter().chain([&unknown_event]), |e| e.version == 1);
+        assert_eq!(next.rows[&(ws, id)].as_ref().map(|r| (r.name.as_str(), r.version)), Some(("Invoices", 1)));
+        assert_eq!(next.rows.get(&(ws, fresh)), Some(&None), "a new stream has no row");
+        assert!(!next.rows.contains_key(&(ws, unknown)), "a row not in memory is left to `load`");
+    }
+
+    #[test]
+    fn the_memory_keeps_to_its_budget_dropping_the_least_recently_written() {
+        let ws = Uuid::now_v7();
+        let ids: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+        let mut probe = WorkflowMemory::new(usize::MAX);
+        commit_creations(&mut probe, ws, &ids[..1]);
+        let one_row = probe.bytes;
+        assert!(one_row > 100, "a row's size is its JSON: {one_row} bytes");
+
+        // Room for two rows (their timestamps may differ in length by a few digits).
+        let budget = 2 * one_row + 8;
+        let mut memory = WorkflowMemory::new(budget);
+        commit_creations(&mut memory, ws, &ids);
+        let counted = |m: &WorkflowMemory| m.rows.iter().map(|(_, (_, size))| size).sum::<usize>();
+        assert_eq!(memory.rows.len(), 2);
+        assert!(memory.bytes <= budget && memory.bytes == counted(&memory));
+        assert!(!memory.rows.contains(&(ws, ids[0])), "the first written goes first");
+        // Writing a remembered row again replaces it, and its size is counted once.
+        commit_creations(&mut memory, ws, &ids[2..]);
+        assert_eq!(memory.rows.len(), 2);
+        assert_eq!(memory.bytes, counted(&memory));
     }
 }
