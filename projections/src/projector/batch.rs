@@ -72,7 +72,7 @@ pub(super) async fn apply_with_retries<M: Message + Sync>(
         if let Err(error) = &result {
             if guess && cache.guessed() {
                 // Most likely the guess (a duplicate fails the batch's statement): read it now.
-                tracing::debug!(error = format!("{error:#}"), "a batch that guessed its guard failed; reading it");
+                tracing::info!(error = format!("{error:#}"), "a batch that guessed its guard failed; reading it");
                 cache.guess_failed();
                 (guess, attempt) = (false, 0);
                 continue;
