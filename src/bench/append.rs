@@ -157,21 +157,22 @@ pub async fn run(database_url: &str, args: AppendArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
     };
     let a = measure(raw(1), warmup, duration).await?;
-    print_row("(a) raw INSERT, 1 row per transaction", &a);
+    print_row("(a) raw INSERT, 1 row per transaction", &a, "events/s");
     let b = measure(ours(1), warmup, duration).await?;
-    print_row("(b) append_to_stream, 1 event per call", &b);
+    print_row("(b) append_to_stream, 1 event per call", &b, "events/s");
     let c = measure(raw(batch), warmup, duration).await?;
-    print_row(&format!("(c) raw INSERT, {batch} rows per transaction"), &c);
+    print_row(&format!("(c) raw INSERT, {batch} rows per transaction"), &c, "events/s");
     let d = measure(ours(batch), warmup, duration).await?;
-    print_row(&format!("(d) append_to_stream, {batch} events per call"), &d);
+    print_row(&format!("(d) append_to_stream, {batch} events per call"), &d, "events/s");
     print_ratio("b/a", &b, &a, 0.6);
     print_ratio("d/c", &d, &c, 0.5);
     Ok(())
 }
 
-pub(super) fn print_row(case: &str, summary: &Summary) {
+/// A case's rate in `unit` (what a call of its workload counts: events, requests) and latencies.
+pub(super) fn print_row(case: &str, summary: &Summary, unit: &str) {
     println!(
-        "{case:<46} {:>10.0} events/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
+        "{case:<46} {:>10.0} {unit}   p50 {:>7.2} ms   p99 {:>7.2} ms",
         summary.events_per_second(),
         summary.percentile_ms(0.50),
         summary.percentile_ms(0.99)

@@ -156,8 +156,8 @@ pub async fn run(database_url: &str, args: CommandsArgs) -> anyhow::Result<()> {
     };
     let raw_clients = || RawInsert::clients_writing(&pool, clients, 1, command_event);
     let (raw, http) = alternating(warmup, duration, raw_clients, http_clients).await?;
-    print_row("(a) raw INSERT, 1 row per transaction", &raw);
-    print_row("(e) HTTP commands, 1 event per command", &http);
+    print_row("(a) raw INSERT, 1 row per transaction", &raw, "events/s");
+    print_row("(e) HTTP commands, 1 event per command", &http, "events/s");
     print_ratio("e/a", &http, &raw, 0.5);
     Ok(())
 }

@@ -217,8 +217,8 @@ pub async fn run(database_url: &str, args: QueryArgs) -> anyhow::Result<()> {
         };
         // GraphQL goes first: its warm-up writes the snapshots the raw baseline's statements read.
         let (graphql, raw) = alternating(warmup, duration, graphql_clients, raw_clients).await?;
-        print_row(&format!("raw SQL, {name}"), &raw);
-        print_row(&format!("GraphQL, {name}"), &graphql);
+        print_row(&format!("raw SQL, {name}"), &raw, "requests/s");
+        print_row(&format!("GraphQL, {name}"), &graphql, "requests/s");
         print_ratio(&format!("{name}: GraphQL/raw"), &graphql, &raw, 0.5);
         print_p99_verdict(&graphql);
     }
