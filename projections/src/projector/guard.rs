@@ -118,7 +118,8 @@ impl GuardCache {
         }
     }
 
-    /// Whether the starting versions of the last batch include a guess.
+    /// Whether the batch being applied started from a guess (false again once it committed, or
+    /// failed and was dealt with: a batch that fails before its plan guessed nothing).
     pub(super) fn guessed(&self) -> bool {
         self.guessed
     }
@@ -129,6 +130,7 @@ impl GuardCache {
             self.committed.put(stream.clone(), *version);
         }
         self.workflows.remember(written);
+        self.guessed = false;
     }
 
     /// Forgets everything: after a failed batch, or when the partitions assigned change (another
@@ -136,6 +138,7 @@ impl GuardCache {
     pub(super) fn clear(&mut self) {
         self.committed.clear();
         self.workflows.clear();
+        self.guessed = false;
     }
 
     /// After a batch that started from a guess failed: its retry reads the guard, and so do the
