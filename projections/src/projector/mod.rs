@@ -42,7 +42,8 @@ pub const DEFAULT_GROUP: &str = "flowfuse-projector";
 pub const DEFAULT_FETCH_WAIT: Duration = Duration::from_millis(2);
 /// The most records one batch (one transaction) takes. A backlog is applied in batches this big:
 /// 2 000 applied faster than 1 000 (a batch's fixed costs, spread wider: `bench pipeline` (b) 0.49
-/// – 0.53 of raw with 1 000, 0.53 – 0.62 with 2 000, alternating), and 5 000 no faster than 2 000.
+/// – 0.53 of raw with 1 000 and 0.57 – 0.62 with 2 000, alternating; docs/benchmarks.md), and
+/// 5 000 no faster than 2 000.
 const MAX_BATCH: usize = 2000;
 
 pub struct Projector {
