@@ -18,6 +18,11 @@ pub async fn migrate(url: &str) -> anyhow::Result<usize> {
     Ok(MIGRATOR.iter().count())
 }
 
+/// The connections of a process that runs one HTTP role (`flowfuse command-api`, `flowfuse
+/// query-api`). More would not serve more requests: past a few busy backends per core,
+/// PostgreSQL's backends only take turns, and every request waits longer for its turn.
+pub const HTTP_ROLE_POOL: u32 = 16;
+
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
     eventstore::pool_options(max_connections)
         .connect(url)

@@ -166,7 +166,8 @@ impl Workload for RawClient {
 
 pub async fn run(database_url: &str, args: QueryArgs) -> anyhow::Result<()> {
     let clients = args.load.clients as usize;
-    let pool = fresh_database(database_url, args.load.clients * 2 + 16).await?;
+    // As many connections as `flowfuse query-api` has, for the API and the raw SQL alike.
+    let pool = fresh_database(database_url, crate::database::HTTP_ROLE_POOL).await?;
     let database_url = &bench_url(database_url)?;
     let commands = CommandApi::bind(pool.clone(), "127.0.0.1:0".parse()?).await?;
     let commands_base = format!("http://{}", commands.local_addr());

@@ -142,14 +142,14 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> anyhow::Result<()> {
 
 pub async fn command_api(database_url: &str, args: &CommandApiArgs) -> anyhow::Result<()> {
     let stop = stop_on_signal();
-    let pool = crate::database::connect(database_url, 16).await?;
+    let pool = crate::database::connect(database_url, crate::database::HTTP_ROLE_POOL).await?;
     CommandApi::bind(pool, args.command_api_addr).await?.run_until_stopped(stopped(&stop)).await?;
     Ok(())
 }
 
 pub async fn query_api(database_url: &str, args: &QueryApiArgs) -> anyhow::Result<()> {
     let stop = stop_on_signal();
-    let pool = crate::database::connect(database_url, 16).await?;
+    let pool = crate::database::connect(database_url, crate::database::HTTP_ROLE_POOL).await?;
     args.bind(pool).await?.run_until_stopped(stopped(&stop)).await?;
     Ok(())
 }
