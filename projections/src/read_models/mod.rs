@@ -7,10 +7,12 @@
 //!
 //! - `entities`: the workspace and API-key tables, event by event;
 //! - `workflows`: the workflow and version tables, set-wise;
+//! - `memory`: the workflow rows a projector committed, for its next batches;
 //! - `pending`: what a batch writes at its end: workflows, audit log, activity counts, positions;
 //! - `summary`: the readable sentence of each audit row.
 
 mod entities;
+mod memory;
 mod pending;
 mod statement;
 mod summary;
@@ -21,8 +23,8 @@ use sqlx::PgConnection;
 
 use crate::cloudevents::ProjectedEvent;
 
+pub use memory::{WorkflowMemory, WrittenWorkflows};
 pub use pending::{GuardMoved, GuardRow, Offsets, Pending};
-pub use workflows::{WorkflowMemory, WrittenWorkflows};
 
 /// The projections, each a group of read-model tables with its own position.
 pub const PROJECTIONS: [&str; 5] = ["workspaces", "api_keys", "workflows", "audit_log", "activity"];

@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use sqlx::PgConnection;
 
+use super::memory::{WorkflowMemory, WrittenWorkflows};
 use super::statement::BatchStatement;
-use super::workflows::{WorkflowMemory, Workflows, WrittenWorkflows};
+use super::workflows::Workflows;
 use crate::cloudevents::ProjectedEvent;
 
 /// Rows collected over a batch, written by [`Pending::flush`].
