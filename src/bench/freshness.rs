@@ -12,7 +12,13 @@ use event_schemas::types::Plan;
 use serde_json::json;
 use sqlx::{Connection as _, PgPool};
 
+use super::commands::definition;
 use super::http::Connection;
+
+/// Which of the positions `$2` of workspace `$1` are in the read models: by the audit log's key
+/// (workspace, position), a probe per position, where a filter on the position alone would scan
+/// the whole log and load the server it measures.
+const SEEN: &str = "SELECT position FROM read_model.audit_log WHERE workspace_id = $1 AND position = ANY($2)";
 
 /// Definition changes a workflow gets after its creation in the freshness load, as in
 /// `bench commands`: one create in six commands.
@@ -57,17 +63,12 @@ pub(super) async fn measure(
         tokio::spawn(async move {
             loop {
                 let pending = tracked.lock().unwrap().unseen();
-                // By the audit log's key (workspace, position): a probe per position, where a filter
-                // on the position alone would scan the whole log every 2 ms and load the server it
-                // measures.
-                let rows: Vec<i64> = sqlx::query_scalar(
-                    "SELECT position FROM read_model.audit_log WHERE workspace_id = $1 AND position = ANY($2)",
-                )
-                .bind(workspace_id)
-                .bind(&pending)
-                .fetch_all(&mut watch_conn)
-                .await
-                .unwrap_or_default();
+                let rows: Vec<i64> = sqlx::query_scalar(SEEN)
+                    .bind(workspace_id)
+                    .bind(&pending)
+                    .fetch_all(&mut watch_conn)
+                    .await
+                    .unwrap_or_default();
                 let now = Instant::now();
                 tracked.lock().unwrap().saw(rows, now);
                 tokio::time::sleep(Duration::from_millis(2)).await;
@@ -91,24 +92,12 @@ pub(super) async fn measure(
         let n = tasks.len();
         let next = idle.lock().unwrap().pop_front();
         tasks.push(tokio::spawn(async move {
-            let definition = |steps: i64| {
-                let nodes: Vec<_> = (0..=steps)
-                    .map(|i| {
-                        json!({"id": format!("n{i}"), "type": if i == 0 { "trigger" } else { "action" },
-                        "name": format!("N{i}"), "position": {"x": i * 100, "y": 0}})
-                    })
-                    .collect();
-                let edges: Vec<_> = (1..=steps)
-                    .map(|i| json!({"id": format!("e{i}"), "source": format!("n{}", i - 1), "target": format!("n{i}")}))
-                    .collect();
-                json!({"nodes": nodes, "edges": edges})
-            };
             let (method, path, if_match, body) = match &next {
                 Some((id, version)) => (
                     Method::PUT,
                     format!("{base}/workflows/{id}/definition"),
                     HeaderValue::from_str(&format!("\"{version}\"")).ok().map(|v| (header::IF_MATCH, v)),
-                    json!({"definition": definition(*version), "message": format!("step {version}")}),
+                    json!({"definition": definition(version.unsigned_abs()), "message": format!("step {version}")}),
                 ),
                 None => (
                     Method::POST,
@@ -178,8 +167,7 @@ async fn probe(
     pool: &PgPool,
     workspace_id: uuid::Uuid,
 ) -> anyhow::Result<()> {
-    let trigger = json!({"id": "n0", "type": "trigger", "name": "N0", "position": {"x": 0, "y": 0}});
-    let body = json!({"name": "Probe", "definition": {"nodes": [trigger], "edges": []}}).to_string();
+    let body = json!({"name": "Probe", "definition": definition(0)}).to_string();
     let reply = Connection::new(api, key)?.send(Method::POST, &format!("{base}/workflows"), None, body).await?;
     let position: i64 =
         reply.headers.get("x-consistency-token").and_then(|v| v.to_str().ok()?.parse().ok()).ok_or_else(|| {
@@ -187,13 +175,8 @@ async fn probe(
         })?;
     let until = Instant::now() + Duration::from_secs(60);
     while Instant::now() < until {
-        let seen: Option<i64> =
-            sqlx::query_scalar("SELECT position FROM read_model.audit_log WHERE workspace_id = $1 AND position = $2")
-                .bind(workspace_id)
-                .bind(position)
-                .fetch_optional(pool)
-                .await?;
-        if seen.is_some() {
+        let seen: Vec<i64> = sqlx::query_scalar(SEEN).bind(workspace_id).bind(vec![position]).fetch_all(pool).await?;
+        if !seen.is_empty() {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

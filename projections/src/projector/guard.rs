@@ -3,11 +3,12 @@
 //! workflow rows this consumer last committed.
 //!
 //! A batch that reads the guard and the workflow rows spends two of its five round trips on
-//! them, which under a steady load of small batches is two fifths of its time. But the batch's statement moves each guard row only from the version the
-//! batch started from (`Pending::move_guard`), and fails with `GuardMoved` otherwise, so a guessed
-//! starting version can cost a retry, never an event: the guess is taken only where it would let
-//! the event through (the next version after what this consumer committed, or version 1 of a
-//! stream it has not seen), and checked by that statement. A duplicate is dropped and a gap
+//! them, which under a steady load of small batches is two fifths of its time. But the batch's
+//! statement moves each guard row only from the version the batch started from
+//! (`Pending::move_guard`), and fails with `GuardMoved` otherwise, so a guessed starting version
+//! can cost a retry, never an event: the guess is taken only where it would let the event
+//! through (the next version after what this consumer committed, or version 1 of a stream it has
+//! not seen), and checked by that statement. A duplicate is dropped and a gap
 //! repaired only on a version read from PostgreSQL, since dropping or repairing moves no guard
 //! row the statement could check. A workflow row changes only with its stream's guard, in one
 //! transaction, so where the guard holds at the guessed version, the row is as this consumer
@@ -37,7 +38,7 @@ struct Plan {
     new_to_read: Vec<String>,
 }
 
-/// The versions this consumer committed to the guard, per stream.
+/// What this consumer committed: the guard version per stream, and the workflow rows.
 pub(super) struct GuardCache {
     committed: LruCache<String, i64>,
     /// The workflow rows this consumer committed, recalled for streams whose guard is guessed.
@@ -46,7 +47,7 @@ pub(super) struct GuardCache {
     /// guard row. Off after such a guess failed (the broker replays a topic from its start after
     /// it lost it: every stream is old), on again once the streams read that way had none.
     trust_new_streams: bool,
-    /// Whether the last batch's starting versions include a guess.
+    /// Whether the batch being applied started from a guess.
     guessed: bool,
 }
 
