@@ -21,8 +21,8 @@ use sqlx::types::Json;
 use crate::error::QueryError;
 
 /// How often a snapshot is kept: a question folds fewer than this many events. Each snapshot
-/// holds one definition, so even 10,000 versions keep only 500 small rows.
-pub const SNAPSHOT_EVERY: i64 = 20;
+/// holds one definition, so even 10,000 versions keep only 2,000 small rows.
+pub const SNAPSHOT_EVERY: i64 = 5;
 
 /// A workflow as it was at one version.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
