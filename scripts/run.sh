@@ -11,7 +11,9 @@ start_broker
 
 say "building flowfuse (release)"
 cargo build --release --quiet
-flowfuse=target/release/flowfuse
+# Wherever cargo builds (CARGO_TARGET_DIR, a config's target-dir), not always ./target.
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+flowfuse="$target_dir/release/flowfuse"
 
 "$flowfuse" migrate
 say "creating a demo workspace"
