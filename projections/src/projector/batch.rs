@@ -54,21 +54,36 @@ impl BatchOutcome {
     }
 }
 
-/// Applies `messages`; on a database error retries with backoff, then isolates the culprit. Only
-/// the first attempt may start from the guard `cache` remembers (see `guard`).
+/// A record read back into an event, or why it is not one.
+pub(super) type Parsed = Result<ProjectedEvent, cloudevents::MalformedRecord>;
+
+/// Each record of `messages` read back into an event, in order.
+pub(super) fn parse_all<M: Message>(messages: &[M]) -> Vec<Parsed> {
+    messages.iter().map(|m| cloudevents::parse(m.headers(), m.payload())).collect()
+}
+
+/// Applies `messages`, of which `parsed` are the events (`parse_all`, done beforehand: the
+/// consumer parses the next batch while this one is in PostgreSQL); on a database error retries
+/// with backoff, then isolates the culprit. Only the first attempt may start from the guard
+/// `cache` remembers (see `guard`).
 pub(super) async fn apply_with_retries<M: Message + Sync>(
     pool: &PgPool,
     store: &PgEventStore,
     offsets: &OffsetBook<'_>,
     cache: &mut GuardCache,
     messages: &[M],
+    parsed: Vec<Parsed>,
 ) -> anyhow::Result<BatchOutcome> {
+    debug_assert_eq!(messages.len(), parsed.len(), "one parse per record");
+    let mut parsed = Some(parsed);
     let mut delay = Duration::from_millis(100);
     let mut attempt = 0;
     let mut guess = true;
     loop {
         attempt += 1;
-        let result = apply(pool, store, offsets, cache, guess, messages).await;
+        // Retries parse again: a batch is rarely retried, and a copy of every event for it would not be.
+        let events = parsed.take().unwrap_or_else(|| parse_all(messages));
+        let result = apply(pool, store, offsets, cache, guess, messages, events).await;
         if let Err(error) = &result {
             if guess && cache.guessed() {
                 // Most likely the guess (a duplicate fails the batch's statement): read it now.
@@ -103,7 +118,7 @@ pub(super) async fn apply_with_retries<M: Message + Sync>(
     }
     if messages.len() == 1 {
         // It fails on its own: dead-letter it, so the partition moves on.
-        let error = apply(pool, store, offsets, cache, false, messages)
+        let error = apply(pool, store, offsets, cache, false, messages, parse_all(messages))
             .await
             .err()
             .map(|e| format!("{e:#}"))
@@ -112,7 +127,8 @@ pub(super) async fn apply_with_retries<M: Message + Sync>(
     }
     let mut total = BatchOutcome::default();
     for message in messages {
-        let outcome = Box::pin(apply_with_retries(pool, store, offsets, cache, std::slice::from_ref(message))).await?;
+        let alone = std::slice::from_ref(message);
+        let outcome = Box::pin(apply_with_retries(pool, store, offsets, cache, alone, parse_all(alone))).await?;
         total = total.merge(outcome);
     }
     Ok(total)
@@ -130,7 +146,8 @@ fn is_transient(error: &anyhow::Error) -> bool {
     }
 }
 
-/// Applies `messages` in one transaction; `guess`: whether the guard may be taken from `cache`.
+/// Applies `messages` (whose events are `parsed`) in one transaction; `guess`: whether the guard
+/// may be taken from `cache`.
 async fn apply<M: Message>(
     pool: &PgPool,
     store: &PgEventStore,
@@ -138,10 +155,9 @@ async fn apply<M: Message>(
     cache: &mut GuardCache,
     guess: bool,
     messages: &[M],
+    parsed: Vec<Parsed>,
 ) -> anyhow::Result<BatchOutcome> {
     let mut tx = begin_batch(pool).await?;
-    let parsed: Vec<Result<ProjectedEvent, cloudevents::MalformedRecord>> =
-        messages.iter().map(|m| cloudevents::parse(m.headers(), m.payload())).collect();
     let streams: Vec<(String, i64)> = parsed.iter().flatten().map(|e| (e.stream_id.to_string(), e.version)).collect();
     let (applied_before, guessed) = cache.starting_versions(&mut tx, &streams, guess).await?;
     let mut guard = applied_before.clone();
