@@ -7,7 +7,8 @@
 //! `context`). A record whose stream version is not above the guard is a duplicate and is
 //! dropped; one that jumps past the next expected version means the broker lost records, and the
 //! missing events are read from the event store first. Offsets are also committed to Kafka after
-//! PostgreSQL, for the broker's own lag tools; nothing reads them back.
+//! PostgreSQL, for the broker's own lag tools; nothing reads them back. While a batch is in
+//! PostgreSQL the next one is read and parsed (`read_ahead`), to be applied after it commits.
 //!
 //! An event that cannot be decoded goes to `projections.dead_letters` and `flowfuse.deadletter`
 //! and the stream moves on; a failing batch is retried with backoff, then applied event by event
