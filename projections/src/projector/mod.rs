@@ -143,7 +143,8 @@ impl Projector {
                     Err(_idle) => continue,
                 }
             }
-            // Time in the broker: from the relay's produce (the record's create time) to here.
+            // Time in the broker: from the relay's produce (the record's create time) to the start
+            // of its batch (a record read ahead waited out the batch before it, too).
             let in_broker_ms = ready[0].timestamp().to_millis().map(|t| chrono::Utc::now().timestamp_millis() - t);
             // Then whatever has arrived meanwhile, without waiting for more: under a steady stream
             // records pile up while a batch is applied, so batches grow with the load (as group
