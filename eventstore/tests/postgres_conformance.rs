@@ -26,8 +26,8 @@ conformance_tests!(
 );
 
 /// The log is ordered by transaction id as a number. Transaction ids whose decimal forms differ in
-/// length (99 999 and 100 000) sort the other way round as text; a page that ended on the larger
-/// one would then make the next page skip the smaller.
+/// length (999 and 1 000, 99 999 and 100 000) sort the other way round as text; a page that ended
+/// on the larger one would then make the next page skip the smaller.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn global_log_orders_transaction_ids_as_numbers() {
     use event_schemas::{Category, StreamId};
@@ -38,9 +38,20 @@ async fn global_log_orders_transaction_ids_as_numbers() {
     let stream = StreamId::new(Category::Workflow, uuid::Uuid::now_v7());
     let ws = uuid::Uuid::now_v7();
     store.append_to_stream(&stream, ExpectedVersion::NoStream, vec![conformance::sample_event(ws, 1)]).await.unwrap();
-    // Two more events of the stream, as if appended by long-finished transactions 99 999 and
-    // 100 000 (older than the one above, whose id is in the millions on any real cluster).
-    for (version, tx_id) in [(2, "99999"), (3, "100000")] {
+    // Two more events of the stream, as if appended by long-finished transactions 10^k - 1 and
+    // 10^k, older than the one above. The ids must be in the cluster's past, or the fence would
+    // hold them back: a freshly made cluster has used only a few thousand.
+    let (appended_tx,): (String,) =
+        sqlx::query_as("SELECT tx_id::text FROM event_store.events WHERE stream_id = $1 AND version = 1")
+            .bind(stream.to_string())
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    let appended_tx: u64 = appended_tx.parse().unwrap();
+    let boundary = std::iter::successors(Some(10_u64), |p| Some(p * 10)).take_while(|p| *p < appended_tx).last();
+    let boundary = boundary.expect("a cluster past its first ten transactions");
+    let older = [(2, (boundary - 1).to_string()), (3, boundary.to_string())];
+    for (version, tx_id) in older {
         sqlx::query(
             "INSERT INTO event_store.events (tx_id, stream_id, version, event_id, event_type, schema_version,
                  workspace_id, occurred_at, actor, correlation_id, causation_id, payload, metadata, prev_hash, hash)
@@ -71,5 +82,5 @@ async fn global_log_orders_transaction_ids_as_numbers() {
     }
     assert_eq!(tx_ids.len(), 3, "every event once, none skipped: {tx_ids:?}");
     assert!(store.read_all(checkpoint, 1).await.unwrap().is_empty(), "nothing twice");
-    assert_eq!(&tx_ids[..2], [99_999, 100_000]);
+    assert_eq!(&tx_ids[..2], [boundary - 1, boundary]);
 }
