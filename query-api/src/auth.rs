@@ -7,9 +7,9 @@ use axum::http::{HeaderMap, header};
 use chrono::{DateTime, Utc};
 use domain::key_format::{self, KeyRecord};
 use domain::{Grant, Permission};
-use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::db::RequestDb;
 use crate::error::QueryError;
 
 /// Who is asking: an API key of one workspace, possibly acting for a member.
@@ -34,14 +34,14 @@ pub fn caller_with<'a>(ctx: &Context<'a>, permission: Permission) -> Result<&'a 
 }
 
 /// Resolves the bearer key of a request, or `Unauthenticated`.
-pub async fn authenticate(pool: &PgPool, headers: &HeaderMap) -> Result<Caller, QueryError> {
+pub async fn authenticate(db: &RequestDb, headers: &HeaderMap) -> Result<Caller, QueryError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(key_format::bearer_token)
         .ok_or(QueryError::Unauthenticated)?;
     let prefix = key_format::prefix_of(token).ok_or(QueryError::Unauthenticated)?;
-    let record = find_key(pool, prefix).await?.ok_or(QueryError::Unauthenticated)?;
+    let record = find_key(db, prefix).await?.ok_or(QueryError::Unauthenticated)?;
     if !record.admits(token, Utc::now()) {
         return Err(QueryError::Unauthenticated);
     }
@@ -50,9 +50,11 @@ pub async fn authenticate(pool: &PgPool, headers: &HeaderMap) -> Result<Caller, 
 
 type KeyRow = (Uuid, Uuid, String, String, Option<Uuid>, Option<DateTime<Utc>>, Option<DateTime<Utc>>, Option<String>);
 
-async fn find_key(pool: &PgPool, prefix: &str) -> Result<Option<KeyRecord>, QueryError> {
-    let row: Option<KeyRow> =
-        sqlx::query_as("SELECT * FROM security.api_key_by_prefix($1)").bind(prefix).fetch_optional(pool).await?;
+async fn find_key(db: &RequestDb, prefix: &str) -> Result<Option<KeyRecord>, QueryError> {
+    let row: Option<KeyRow> = sqlx::query_as("SELECT * FROM security.api_key_by_prefix($1)")
+        .bind(prefix)
+        .fetch_optional(&mut *db.connection().await?)
+        .await?;
     let Some((key_id, workspace_id, key_hash, role, user_id, expires_at, revoked_at, member_role)) = row else {
         return Ok(None);
     };

@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 use crate::auth::authenticate;
 use crate::consistency;
+use crate::db::RequestDb;
 use crate::error::QueryError;
 use crate::schema::loaders::Loaders;
 
@@ -173,7 +174,8 @@ async fn execute(
         Some(_) => return bad("`operationName` must be a string"),
     };
 
-    let caller = match authenticate(&state.pool, headers).await {
+    let db = RequestDb::new(state.pool.clone());
+    let caller = match authenticate(&db, headers).await {
         Ok(caller) => caller,
         Err(QueryError::Unauthenticated) => {
             let mut response =
@@ -210,6 +212,8 @@ async fn execute(
     if let Some(token) = headers.get("x-consistency-token") {
         let waited = match consistency::parse_token(token.to_str().unwrap_or("(not text)")) {
             Ok(position) => {
+                // Polls with pauses in between: no connection is held while it waits.
+                db.release().await;
                 consistency::wait_for(&state.pool, caller.workspace_id, position, state.consistency_timeout).await
             }
             Err(error) => Err(error),
@@ -227,7 +231,7 @@ async fn execute(
         }
     }
 
-    let request = request.data(Loaders::new(state.pool.clone(), caller.workspace_id)).data(caller);
+    let request = request.data(Loaders::new(db.clone(), caller.workspace_id)).data(db).data(caller);
     let response = state.schema.execute(request).await;
     metrics::histogram!("graphql_request_duration_seconds").record(started.elapsed().as_secs_f64());
     // Execution errors always carry a path; errors without one, with no data, come from parsing

@@ -2,6 +2,7 @@
 //!
 //! - [`app`]: [`QueryApi`] — the router, binding, serving until stopped; health, readiness, metrics;
 //! - `http`: GraphQL over HTTP per the specification (media types, status codes, GET and POST);
+//! - `db`: the one pooled connection a request runs all its statements on;
 //! - `auth`: the same bearer API keys as the command API, and the permission check of resolvers;
 //! - `consistency`: `X-Consistency-Token`, waiting until the read models reflect a write;
 //! - `documents`: parsed queries kept by their text (parsing is dearer than executing);
@@ -13,6 +14,7 @@
 mod app;
 mod auth;
 mod consistency;
+mod db;
 pub mod diff;
 mod documents;
 mod error;

@@ -13,11 +13,12 @@ use chrono::{DateTime, Utc};
 use domain::{Aggregate, Workflow, WorkflowStatus};
 use event_schemas::types::{Environment, WorkflowDefinition};
 use event_schemas::{StreamId, WorkflowEvent};
-use eventstore::{EventStore, PgEventStore, StoredPayload, StreamRead};
+use eventstore::postgres::read;
+use eventstore::{StoredPayload, StreamRead};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 use sqlx::types::Json;
 
+use crate::db::RequestDb;
 use crate::error::QueryError;
 
 /// How often a snapshot is kept: a question folds fewer than this many events. Each snapshot
@@ -90,26 +91,24 @@ fn parse_status(raw: &str) -> WorkflowStatus {
     }
 }
 
-/// Rebuilds workflow states from the event store.
-#[derive(Clone)]
-pub struct TimeTravel {
-    pool: PgPool,
-    store: PgEventStore,
+/// Rebuilds workflow states from the event store, on the connection of the request that asks.
+pub struct TimeTravel<'a> {
+    db: &'a RequestDb,
 }
 
-impl TimeTravel {
-    pub fn new(pool: PgPool) -> Self {
-        Self { store: PgEventStore::new(pool.clone()), pool }
+impl<'a> TimeTravel<'a> {
+    pub fn new(db: &'a RequestDb) -> Self {
+        Self { db }
     }
 
     /// The stream's current version in the store (0 if it does not exist).
     async fn stream_version(&self, stream: &StreamId) -> Result<i64, QueryError> {
-        Ok(self.store.stream_info(stream).await?.map_or(0, |info| info.version))
+        Ok(read::stream_info(&mut *self.db.connection().await?, stream).await?.map_or(0, |info| info.version))
     }
 
     /// The latest version at or before `at`, or `None` if the workflow did not exist yet.
     pub async fn version_as_of(&self, stream: &StreamId, at: DateTime<Utc>) -> Result<Option<i64>, QueryError> {
-        Ok(Some(self.store.version_at(stream, at).await?).filter(|v| *v > 0))
+        Ok(Some(read::version_at(&mut *self.db.connection().await?, stream, at).await?).filter(|v| *v > 0))
     }
 
     /// The state after `version`, or `NoSuchVersion` naming the latest.
@@ -133,18 +132,20 @@ impl TimeTravel {
         )
         .bind(stream.to_string())
         .bind(version)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.db.connection().await?)
         .await?;
         if let Some((snapshot_version, hash, Json(state))) = snapshot {
             // Read from the snapshot's own version, to check that it still describes this stream.
-            let events = self.store.read_payloads(stream, StreamRead::between(snapshot_version, Some(version))).await?;
+            let range = StreamRead::between(snapshot_version, Some(version));
+            let events = read::read_payloads(&mut *self.db.connection().await?, stream, range).await?;
             if events.first().is_some_and(|e| e.version == snapshot_version && e.hash == hash) {
                 let later = events.into_iter().skip(1);
                 return self.fold_on(stream, state.to_workflow(stream.id()), later, state.occurred_at).await;
             }
             tracing::warn!(%stream, snapshot_version, "snapshot does not match the stream; folding from the start");
         }
-        let events = self.store.read_payloads(stream, StreamRead::between(1, Some(version))).await?;
+        let range = StreamRead::between(1, Some(version));
+        let events = read::read_payloads(&mut *self.db.connection().await?, stream, range).await?;
         self.fold_on(stream, Workflow::default(), events, None).await
     }
 
@@ -184,7 +185,7 @@ impl TimeTravel {
         let versions: Vec<i64> = states.iter().map(|s| s.version).collect();
         let states: Vec<serde_json::Value> =
             states.iter().map(|s| serde_json::to_value(s).expect("states serialize")).collect();
-        let written = sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO snapshots.workflow_states (stream_id, version, event_hash, state)
              SELECT $1, v, h, s FROM unnest($2::bigint[], $3::text[], $4::jsonb[]) AS t(v, h, s)
              ON CONFLICT DO NOTHING",
@@ -192,9 +193,11 @@ impl TimeTravel {
         .bind(stream.to_string())
         .bind(versions)
         .bind(hashes)
-        .bind(states)
-        .execute(&self.pool)
-        .await;
+        .bind(states);
+        let written = match self.db.connection().await {
+            Ok(mut connection) => insert.execute(&mut *connection).await,
+            Err(error) => Err(error),
+        };
         if let Err(error) = written {
             tracing::warn!(%stream, error = %error, "could not write workflow snapshots");
         }

@@ -91,7 +91,8 @@ impl Workload for GraphqlClient {
     }
 }
 
-/// The statements the query API runs for the same query, sent directly.
+/// The statements the query API runs for the same query, sent directly, on one connection per
+/// request as the API runs them.
 struct RawClient {
     pool: PgPool,
     key_prefix: String,
@@ -105,6 +106,7 @@ struct RawClient {
 impl Workload for RawClient {
     async fn once(&mut self) -> anyhow::Result<u64> {
         self.n += 1;
+        let mut connection = self.pool.acquire().await?;
         sqlx::query(
             "SELECT k.workspace_id, k.key_hash, k.role, k.user_id, k.expires_at, k.revoked_at, m.role AS member_role
              FROM security.api_keys k
@@ -112,7 +114,7 @@ impl Workload for RawClient {
              WHERE k.prefix = $1",
         )
         .bind(&self.key_prefix)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *connection)
         .await?;
         if !self.time_travel {
             sqlx::query(
@@ -123,7 +125,7 @@ impl Workload for RawClient {
             )
             .bind(self.workspace_id)
             .bind(vec!["bench"])
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *connection)
             .await?;
             return Ok(1);
         }
@@ -136,7 +138,7 @@ impl Workload for RawClient {
         )
         .bind(self.workspace_id)
         .bind(self.long_workflow)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *connection)
         .await?;
         // The rows are fetched, not decoded (the version apart): decoding is the API's own work.
         let snapshot = sqlx::query(
@@ -145,7 +147,7 @@ impl Workload for RawClient {
         )
         .bind(&stream)
         .bind(version)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *connection)
         .await?;
         let from = snapshot.map_or(Ok(1), |row| row.try_get::<i64, _>("version"))?;
         sqlx::query(
@@ -158,7 +160,7 @@ impl Workload for RawClient {
         .bind(from)
         .bind(version)
         .bind(i64::MAX)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *connection)
         .await?;
         Ok(1)
     }

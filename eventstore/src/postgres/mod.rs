@@ -1,11 +1,12 @@
 //! The PostgreSQL event store (ARCHITECTURE.md decisions 1-4).
 //!
 //! - `append`: appends under a row lock on the stream, with hash chaining and idempotency;
-//! - `read`: stream reads, and the global log read behind the xid8 visibility fence;
+//! - [`read`]: stream reads (also as functions of any executor), and the global log read behind
+//!   the xid8 visibility fence;
 //! - `row`: the mapping between rows and envelopes.
 
 mod append;
-mod read;
+pub mod read;
 mod row;
 
 use sqlx::migrate::Migrator;

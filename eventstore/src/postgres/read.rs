@@ -1,6 +1,11 @@
 //! Reads: streams by version, the global log behind the visibility fence, stream headers.
+//!
+//! The stream reads are also functions of any PostgreSQL executor, for a caller that holds a
+//! connection of its own (the query API runs all the statements of a request on one) and so
+//! shares it with the store instead of taking another from the pool.
 
 use event_schemas::{NewEvent, RecordedEvent, StreamId};
+use sqlx::PgExecutor;
 
 use super::PgEventStore;
 use super::row::{EVENT_COLUMNS, EventRow, GlobalRow, PayloadRow, StreamRow};
@@ -22,19 +27,12 @@ impl EventStore for PgEventStore {
         self.append_autocommit(stream_id, expected, events).await
     }
 
-    #[tracing::instrument(skip_all, fields(stream_id = %stream_id))]
     async fn read_stream(&self, stream_id: &StreamId, read: StreamRead) -> Result<Vec<RecordedEvent>, StoreError> {
-        let rows: Vec<EventRow> = self.stream_rows(EVENT_COLUMNS, stream_id, &read).await?;
-        rows.into_iter().map(RecordedEvent::try_from).collect()
+        read_stream(&self.pool, stream_id, read).await
     }
 
-    #[tracing::instrument(skip_all, fields(stream_id = %stream_id))]
     async fn read_payloads(&self, stream_id: &StreamId, read: StreamRead) -> Result<Vec<StoredPayload>, StoreError> {
-        // `payload::text`: PostgreSQL renders the jsonb as it would for the binary protocol, and
-        // the caller parses it once, into its own type.
-        let columns = "version, event_type, schema_version, occurred_at, hash, payload::text AS payload";
-        let rows: Vec<PayloadRow> = self.stream_rows(columns, stream_id, &read).await?;
-        rows.into_iter().map(StoredPayload::try_from).collect()
+        read_payloads(&self.pool, stream_id, read).await
     }
 
     /// Only events of transactions below the oldest one still running are read: every such
@@ -61,11 +59,7 @@ impl EventStore for PgEventStore {
     }
 
     async fn stream_info(&self, stream_id: &StreamId) -> Result<Option<StreamInfo>, StoreError> {
-        // A row at version 0 exists only inside an uncommitted creating transaction.
-        let sql = format!("SELECT {STREAM_COLUMNS} FROM event_store.streams WHERE stream_id = $1 AND version > 0");
-        let row: Option<StreamRow> =
-            sqlx::query_as(&sql).bind(stream_id.to_string()).fetch_optional(&self.pool).await?;
-        row.map(StreamInfo::try_from).transpose()
+        stream_info(&self.pool, stream_id).await
     }
 
     async fn list_streams(&self, after: Option<String>, limit: i64) -> Result<Vec<StreamInfo>, StoreError> {
@@ -79,13 +73,7 @@ impl EventStore for PgEventStore {
     }
 
     async fn version_at(&self, stream_id: &StreamId, at: chrono::DateTime<chrono::Utc>) -> Result<i64, StoreError> {
-        let (version,): (Option<i64>,) =
-            sqlx::query_as("SELECT max(version) FROM event_store.events WHERE stream_id = $1 AND occurred_at <= $2")
-                .bind(stream_id.to_string())
-                .bind(at)
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(version.unwrap_or(0))
+        version_at(&self.pool, stream_id, at).await
     }
 
     #[tracing::instrument(skip_all, fields(stream_id = %stream_id))]
@@ -119,32 +107,81 @@ impl EventStore for PgEventStore {
     }
 }
 
-impl PgEventStore {
-    /// `columns` of the events of one stream that `read` selects, in its order.
-    async fn stream_rows<R>(
-        &self,
-        columns: &str,
-        stream_id: &StreamId,
-        read: &StreamRead,
-    ) -> Result<Vec<R>, sqlx::Error>
-    where
-        R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
-    {
-        let order = match read.direction {
-            Direction::Forwards => "ASC",
-            Direction::Backwards => "DESC",
-        };
-        let sql = format!(
-            "SELECT {columns} FROM event_store.events
-             WHERE stream_id = $1 AND version >= $2 AND version <= $3
-             ORDER BY version {order} LIMIT $4"
-        );
-        sqlx::query_as(&sql)
+/// [`EventStore::read_stream`] on `executor`.
+#[tracing::instrument(skip_all, fields(stream_id = %stream_id))]
+pub async fn read_stream(
+    executor: impl PgExecutor<'_>,
+    stream_id: &StreamId,
+    read: StreamRead,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let rows: Vec<EventRow> = stream_rows(executor, EVENT_COLUMNS, stream_id, &read).await?;
+    rows.into_iter().map(RecordedEvent::try_from).collect()
+}
+
+/// [`EventStore::read_payloads`] on `executor`.
+#[tracing::instrument(skip_all, fields(stream_id = %stream_id))]
+pub async fn read_payloads(
+    executor: impl PgExecutor<'_>,
+    stream_id: &StreamId,
+    read: StreamRead,
+) -> Result<Vec<StoredPayload>, StoreError> {
+    // `payload::text`: PostgreSQL renders the jsonb as it would for the binary protocol, and
+    // the caller parses it once, into its own type.
+    let columns = "version, event_type, schema_version, occurred_at, hash, payload::text AS payload";
+    let rows: Vec<PayloadRow> = stream_rows(executor, columns, stream_id, &read).await?;
+    rows.into_iter().map(StoredPayload::try_from).collect()
+}
+
+/// [`EventStore::stream_info`] on `executor`.
+pub async fn stream_info(
+    executor: impl PgExecutor<'_>,
+    stream_id: &StreamId,
+) -> Result<Option<StreamInfo>, StoreError> {
+    // A row at version 0 exists only inside an uncommitted creating transaction.
+    let sql = format!("SELECT {STREAM_COLUMNS} FROM event_store.streams WHERE stream_id = $1 AND version > 0");
+    let row: Option<StreamRow> = sqlx::query_as(&sql).bind(stream_id.to_string()).fetch_optional(executor).await?;
+    row.map(StreamInfo::try_from).transpose()
+}
+
+/// [`EventStore::version_at`] on `executor`.
+pub async fn version_at(
+    executor: impl PgExecutor<'_>,
+    stream_id: &StreamId,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<i64, StoreError> {
+    let (version,): (Option<i64>,) =
+        sqlx::query_as("SELECT max(version) FROM event_store.events WHERE stream_id = $1 AND occurred_at <= $2")
             .bind(stream_id.to_string())
-            .bind(read.from_version)
-            .bind(read.to_version.unwrap_or(i64::MAX))
-            .bind(read.limit.unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await
-    }
+            .bind(at)
+            .fetch_one(executor)
+            .await?;
+    Ok(version.unwrap_or(0))
+}
+
+/// `columns` of the events of one stream that `read` selects, in its order.
+async fn stream_rows<R>(
+    executor: impl PgExecutor<'_>,
+    columns: &str,
+    stream_id: &StreamId,
+    read: &StreamRead,
+) -> Result<Vec<R>, sqlx::Error>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let order = match read.direction {
+        Direction::Forwards => "ASC",
+        Direction::Backwards => "DESC",
+    };
+    let sql = format!(
+        "SELECT {columns} FROM event_store.events
+         WHERE stream_id = $1 AND version >= $2 AND version <= $3
+         ORDER BY version {order} LIMIT $4"
+    );
+    sqlx::query_as(&sql)
+        .bind(stream_id.to_string())
+        .bind(read.from_version)
+        .bind(read.to_version.unwrap_or(i64::MAX))
+        .bind(read.limit.unwrap_or(i64::MAX))
+        .fetch_all(executor)
+        .await
 }

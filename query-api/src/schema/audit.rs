@@ -5,10 +5,11 @@ use async_graphql::connection::{Connection, OpaqueCursor};
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use domain::Permission;
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{Postgres, QueryBuilder};
 
 use super::page::{PageArgs, connection};
 use crate::auth::caller_with;
+use crate::db;
 use crate::error::{QueryError, QueryResult};
 
 #[derive(SimpleObject, sqlx::FromRow, Clone)]
@@ -85,7 +86,7 @@ impl AuditQuery {
         }
         sql.push(" ORDER BY position DESC LIMIT ").push_bind(reading.size() as i64 + 1);
         let rows: Vec<AuditEntry> =
-            sql.build_query_as().fetch_all(ctx.data::<PgPool>()?).await.map_err(QueryError::from)?;
+            sql.build_query_as().fetch_all(&mut *db::connection(ctx).await?).await.map_err(QueryError::from)?;
         Ok(connection(rows, reading, after.is_some(), false, |e| e.position))
     }
 }

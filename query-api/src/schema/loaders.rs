@@ -1,15 +1,15 @@
 //! Batched lookups for nested fields, one SQL statement per field per query level whatever the
 //! number of parents (no N+1). One loader per request, scoped to the caller's workspace, so that
-//! its cache never crosses requests or tenants.
+//! its cache never crosses requests or tenants, and running on the request's connection.
 
 use std::collections::HashMap;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::history::WorkflowVersion;
 use super::workspace::{Member, Team};
+use crate::db::RequestDb;
 use crate::error::{LoadError, QueryError};
 
 /// The loaders of one request.
@@ -18,15 +18,15 @@ pub struct Loaders {
 }
 
 impl Loaders {
-    pub fn new(pool: PgPool, workspace_id: Uuid) -> Self {
+    pub fn new(db: RequestDb, workspace_id: Uuid) -> Self {
         // Batches run as tasks of their own: carry the request's span (and its request id) along.
         let spawn = |batch| tokio::spawn(tracing::Instrument::in_current_span(batch));
-        Self { read_model: DataLoader::new(ReadModelLoader { pool, workspace_id }, spawn) }
+        Self { read_model: DataLoader::new(ReadModelLoader { db, workspace_id }, spawn) }
     }
 }
 
 pub struct ReadModelLoader {
-    pool: PgPool,
+    db: RequestDb,
     workspace_id: Uuid,
 }
 
@@ -65,7 +65,7 @@ impl Loader<TeamKey> for ReadModelLoader {
         )
         .bind(self.workspace_id)
         .bind(ids)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.db.connection().await.map_err(failed)?)
         .await
         .map_err(failed)?;
         Ok(rows.into_iter().map(|t| (TeamKey(t.team_id), t)).collect())
@@ -93,7 +93,7 @@ impl Loader<TeamMembersKey> for ReadModelLoader {
         )
         .bind(self.workspace_id)
         .bind(ids)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.db.connection().await.map_err(failed)?)
         .await
         .map_err(failed)?;
         let mut by_team: HashMap<TeamMembersKey, Vec<Member>> = keys.iter().map(|k| (*k, Vec::new())).collect();
@@ -116,7 +116,7 @@ impl Loader<MemberKey> for ReadModelLoader {
         )
         .bind(self.workspace_id)
         .bind(ids)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.db.connection().await.map_err(failed)?)
         .await
         .map_err(failed)?;
         Ok(rows.into_iter().map(|m| (MemberKey(m.user_id), m)).collect())
@@ -164,7 +164,7 @@ impl Loader<VersionsPage> for ReadModelLoader {
         .bind(column(|k| k.before))
         .bind(column(|k| k.limit))
         .bind(backwards)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.db.connection().await.map_err(failed)?)
         .await
         .map_err(failed)?;
         let mut pages: HashMap<VersionsPage, Vec<WorkflowVersion>> = keys.iter().map(|k| (*k, Vec::new())).collect();

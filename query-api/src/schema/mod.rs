@@ -18,8 +18,6 @@ use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema};
 use eventstore::PgEventStore;
 use sqlx::PgPool;
 
-use crate::time_travel::TimeTravel;
-
 #[derive(MergedObject, Default)]
 pub struct QueryRoot(workspace::WorkspaceQuery, workflows::WorkflowQuery, audit::AuditQuery, stream::StreamQuery);
 
@@ -44,9 +42,7 @@ pub fn build(pool: PgPool, limits: Limits) -> FlowFuseSchema {
     // from the event store, `Json<WorkflowDefinition>` (written without a `Value` in between).
     let builder =
         Schema::build_with_ignore_name_conflicts(QueryRoot::default(), EmptyMutation, EmptySubscription, ["JSON"])
-            .data(TimeTravel::new(pool.clone()))
-            .data(PgEventStore::new(pool.clone()))
-            .data(pool)
+            .data(PgEventStore::new(pool))
             .limit_depth(limits.max_depth)
             .limit_complexity(limits.max_complexity);
     let builder = if limits.introspection { builder } else { builder.disable_introspection() };

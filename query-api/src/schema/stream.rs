@@ -6,11 +6,13 @@ use async_graphql::{Context, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use domain::Permission;
 use event_schemas::{RecordedEvent, StreamId};
+use eventstore::postgres::read;
 use eventstore::{EventStore, PgEventStore, StreamRead};
 use uuid::Uuid;
 
 use super::page::{PageArgs, Reading, connection};
 use crate::auth::caller_with;
+use crate::db;
 use crate::error::{QueryError, QueryResult};
 
 /// A stream of the event store.
@@ -113,13 +115,16 @@ impl Stream {
         let (after, before): (Option<i64>, Option<i64>) = args.cursors()?;
         let read = StreamRead::between(after.unwrap_or(0) + 1, before.map(|v| v - 1)).limit(reading.size() as i64 + 1);
         let read = if matches!(reading, Reading::Backwards(_)) { read.backwards() } else { read };
-        let events = ctx.data::<PgEventStore>()?.read_stream(&self.id, read).await.map_err(QueryError::from)?;
+        let events =
+            read::read_stream(&mut *db::connection(ctx).await?, &self.id, read).await.map_err(QueryError::from)?;
         let envelopes = events.into_iter().map(EventEnvelope::from).collect();
         Ok(connection(envelopes, reading, after.is_some(), before.is_some(), |e| e.version))
     }
 
     /// Re-computes the hash chain from the stored events and names the first broken link.
     async fn verify(&self, ctx: &Context<'_>) -> QueryResult<ChainVerification> {
+        // The store's own check, the same for every store: it reads page by page through the
+        // store's pool, not on the request's connection.
         let report = ctx.data::<PgEventStore>()?.verify_stream(&self.id).await.map_err(QueryError::from)?;
         Ok(ChainVerification {
             intact: report.is_intact(),
@@ -141,7 +146,7 @@ impl StreamQuery {
         let caller = caller_with(ctx, Permission::AuditView)?;
         let stream_id: StreamId =
             id.parse().map_err(|_| QueryError::BadInput(format!("{id:?} is not a stream id (<category>-<uuid>)")))?;
-        let info = ctx.data::<PgEventStore>()?.stream_info(&stream_id).await.map_err(QueryError::from)?;
+        let info = read::stream_info(&mut *db::connection(ctx).await?, &stream_id).await.map_err(QueryError::from)?;
         Ok(info.filter(|info| info.workspace_id == caller.workspace_id).map(|info| Stream {
             id: stream_id,
             version: info.version,

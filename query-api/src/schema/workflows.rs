@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use domain::Permission;
 use event_schemas::{Category, StreamId};
 use serde::{Deserialize, Serialize};
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::history::{Promotion, WorkflowAtVersion, WorkflowDiff, WorkflowVersion};
@@ -15,6 +15,7 @@ use super::loaders::{Loaders, TeamKey, VersionsPage};
 use super::page::{PageArgs, Reading, connection};
 use super::workspace::Team;
 use crate::auth::caller_with;
+use crate::db::{self, RequestDb};
 use crate::error::{QueryError, QueryResult};
 use crate::time_travel::TimeTravel;
 
@@ -96,7 +97,7 @@ impl Workflow {
         version: Option<i64>,
         as_of: Option<DateTime<Utc>>,
     ) -> QueryResult<Option<WorkflowAtVersion>> {
-        let travel = ctx.data::<TimeTravel>()?;
+        let travel = TimeTravel::new(ctx.data::<RequestDb>()?);
         let stream = self.stream();
         let version = match (version, as_of) {
             (Some(version), None) => version,
@@ -111,7 +112,7 @@ impl Workflow {
 
     /// What changed from version `from` to version `to` (either order).
     async fn diff(&self, ctx: &Context<'_>, from: i64, to: i64) -> QueryResult<WorkflowDiff> {
-        let travel = ctx.data::<TimeTravel>()?;
+        let travel = TimeTravel::new(ctx.data::<RequestDb>()?);
         let before = travel.workflow_at(&self.stream(), from).await?;
         let after = travel.workflow_at(&self.stream(), to).await?;
         Ok(crate::diff::diff(&before, &after).into())
@@ -246,7 +247,7 @@ impl WorkflowQuery {
         sql.push(format!(" ORDER BY {column} {direction}, workflow_id {direction} LIMIT "));
         sql.push_bind(reading.size() as i64 + 1);
         let rows: Vec<Workflow> =
-            sql.build_query_as().fetch_all(ctx.data::<PgPool>()?).await.map_err(QueryError::from)?;
+            sql.build_query_as().fetch_all(&mut *db::connection(ctx).await?).await.map_err(QueryError::from)?;
         Ok(connection(rows, reading, after.is_some(), before.is_some(), |w| WorkflowCursor {
             field: order.field,
             direction: order.direction,
@@ -265,7 +266,7 @@ impl WorkflowQuery {
         ))
         .bind(caller.workspace_id)
         .bind(id)
-        .fetch_optional(ctx.data::<PgPool>()?)
+        .fetch_optional(&mut *db::connection(ctx).await?)
         .await
         .map_err(QueryError::from)?;
         Ok(row)

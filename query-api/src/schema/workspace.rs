@@ -4,12 +4,12 @@ use async_graphql::connection::{Connection, OpaqueCursor};
 use async_graphql::{ComplexObject, Context, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::Permission;
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::loaders::{Loaders, MemberKey, TeamMembersKey};
 use super::page::{PageArgs, in_memory};
 use crate::auth::caller_with;
+use crate::db;
 use crate::error::{QueryError, QueryResult};
 
 #[derive(SimpleObject, sqlx::FromRow)]
@@ -48,7 +48,7 @@ impl Workspace {
         )
         .bind(self.workspace_id)
         .bind(days)
-        .fetch_all(ctx.data::<PgPool>()?)
+        .fetch_all(&mut *db::connection(ctx).await?)
         .await
         .map_err(QueryError::from)?;
         Ok(rows)
@@ -122,7 +122,7 @@ impl WorkspaceQuery {
              FROM read_model.workspaces WHERE workspace_id = $1",
         )
         .bind(caller.workspace_id)
-        .fetch_optional(ctx.data::<PgPool>()?)
+        .fetch_optional(&mut *db::connection(ctx).await?)
         .await
         .map_err(QueryError::from)?;
         Ok(row)
@@ -182,7 +182,7 @@ where
     let caller = caller_with(ctx, permission)?;
     let rows = sqlx::query_as(sql)
         .bind(caller.workspace_id)
-        .fetch_all(ctx.data::<PgPool>()?)
+        .fetch_all(&mut *db::connection(ctx).await?)
         .await
         .map_err(QueryError::from)?;
     Ok(rows)
