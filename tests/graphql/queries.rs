@@ -18,7 +18,7 @@ async fn every_root_field_answers_from_the_read_models() {
         .send("POST", "/api-keys", Some(json!({"name": "ada key", "role": "developer", "user_id": user})), None)
         .await;
     assert_eq!(status, 201, "{key_body}");
-    let body = json!({"name": "Billing", "tags": ["money"], "team_id": team, "definition": definition(1)});
+    let body = json!({"name": "Billing", "description": "Invoices", "tags": ["money"], "team_id": team, "definition": definition(1)});
     let (status, created) = stack.send("POST", "/workflows", Some(body), None).await;
     assert_eq!(status, 201, "{created}");
     let workflow = created["id"].as_str().unwrap().to_owned();
@@ -32,8 +32,9 @@ async fn every_root_field_answers_from_the_read_models() {
                teams { edges { node { name members { email } } } }
                apiKeys { edges { node { name role prefix member { email } } } }
                workflows { edges { node { id name team { name } versions { edges { node { version eventType } } } } } }
-               withDefinitions: workflows { edges { node { definition } } }
-               workflow(id: $id) { name status version definition at(version: 1) { name } diff(from: 1, to: 1) { unchanged } }
+               withDefinitions: workflows { edges { node { definition description tags } } }
+               asNodes: workflows { nodes { definition description tags } }
+               workflow(id: $id) { name description tags status version definition at(version: 1) { name } diff(from: 1, to: 1) { unchanged } }
                auditTrail(first: 50) { edges { node { eventType streamId summary } } }
                stream(id: $stream) { id category version events { edges { node { version eventType hash prevHash } } } verify { intact eventsChecked } }
              }",
@@ -55,9 +56,15 @@ async fn every_root_field_answers_from_the_read_models() {
     assert_eq!((node["name"].as_str(), node["team"]["name"].as_str()), (Some("Billing"), Some("Core")));
     assert_eq!(node["versions"]["edges"][0]["node"], json!({"version": 1, "eventType": "WorkflowCreated"}));
     assert_eq!(data["workflow"]["at"]["name"], "Billing");
-    // The definition is read only when asked for, and then it is the real one.
-    assert_eq!(data["workflow"]["definition"], crate::support::stored(definition(1)));
-    assert_eq!(data["withDefinitions"]["edges"][0]["node"]["definition"], crate::support::stored(definition(1)));
+    // The definition, description and tags are read only when asked for, and then they are the
+    // real ones, however the query reaches them.
+    let full =
+        json!({"definition": crate::support::stored(definition(1)), "description": "Invoices", "tags": ["money"]});
+    assert_eq!(data["withDefinitions"]["edges"][0]["node"], full);
+    assert_eq!(data["asNodes"]["nodes"][0], full);
+    for field in ["definition", "description", "tags"] {
+        assert_eq!(data["workflow"][field], full[field], "{field}");
+    }
     assert_eq!(data["workflow"]["diff"]["unchanged"], true);
     let types: Vec<&str> = data["auditTrail"]["edges"]
         .as_array()
@@ -162,6 +169,12 @@ async fn each_workflow_filter_selects_exactly_its_workflows() {
     assert_eq!(filtered(json!({"status": ["PUBLISHED"]})).await, ["Payroll"]);
     assert_eq!(filtered(json!({"status": ["DRAFT", "ARCHIVED"]})).await, ["Invoices", "Onboarding"]);
     assert_eq!(filtered(json!({"environment": "PROD"})).await, ["Payroll"]);
+    let promoted = stack
+        .data("{ workflows(filter: {environment: PROD}) { nodes { publishedVersion environments { environment version } } } }", json!({}))
+        .await;
+    let payroll_node = &promoted["workflows"]["nodes"][0];
+    let published = payroll_node["publishedVersion"].clone();
+    assert_eq!(payroll_node["environments"], json!([{"environment": "prod", "version": published}]), "{promoted}");
     assert_eq!(filtered(json!({"tags": ["finance"]})).await, ["Invoices", "Payroll"]);
     assert_eq!(filtered(json!({"tags": ["finance", "monthly"]})).await, ["Invoices"]);
     assert_eq!(filtered(json!({"search": "invoices"})).await, ["Invoices"]);
