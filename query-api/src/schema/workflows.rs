@@ -2,7 +2,7 @@
 //! workflow's `team`, `versions`, `at` and `diff`.
 
 use async_graphql::connection::{Connection, OpaqueCursor};
-use async_graphql::{ComplexObject, Context, Enum, InputObject, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, InputObject, Lookahead, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use domain::Permission;
 use event_schemas::{Category, StreamId};
@@ -42,13 +42,22 @@ pub struct Workflow {
     pub updated_at: DateTime<Utc>,
 }
 
-/// The columns of a workflow. The definition can be large: it is read only when the query asks
-/// for it (`null` stands in otherwise, and is never served).
-fn workflow_columns(with_definition: bool) -> String {
-    let definition = if with_definition { "definition" } else { "'null'::jsonb AS definition" };
+/// The columns of a workflow for a query that selects the fields of `nodes` (a connection has
+/// two ways to its workflows, `edges { node }` and `nodes`). The columns that cost the
+/// most to send and decode (the definition can be large, the others are JSON, arrays and text)
+/// are read only when the query asks for their field; an empty value of the same type stands in
+/// otherwise, and is never served.
+fn workflow_columns(nodes: &[Lookahead<'_>]) -> String {
+    let column = |field: &str, column: &'static str, stand_in: &'static str| {
+        if nodes.iter().any(|node| node.field(field).exists()) { column } else { stand_in }
+    };
     format!(
-        "workflow_id, name, description, tags, team_id, status, version, published_version, environments, \
-         {definition}, created_by, created_at, updated_at"
+        "workflow_id, name, {}, {}, team_id, status, version, published_version, {}, {}, created_by, created_at, \
+         updated_at",
+        column("description", "description", "NULL::text AS description"),
+        column("tags", "tags", "'{}'::text[] AS tags"),
+        column("environments", "environments", "'{}'::jsonb AS environments"),
+        column("definition", "definition", "'null'::jsonb AS definition"),
     )
 }
 
@@ -223,7 +232,7 @@ impl WorkflowQuery {
         }
         let mut sql = QueryBuilder::<Postgres>::new(format!(
             "SELECT {} FROM read_model.workflows WHERE workspace_id = ",
-            workflow_columns(ctx.look_ahead().field("edges").field("node").field("definition").exists())
+            workflow_columns(&[ctx.look_ahead().field("edges").field("node"), ctx.look_ahead().field("nodes")])
         ));
         sql.push_bind(caller.workspace_id);
         push_filter(&mut sql, filter.unwrap_or_default());
@@ -262,7 +271,7 @@ impl WorkflowQuery {
         let caller = caller_with(ctx, Permission::Read)?;
         let row = sqlx::query_as(&format!(
             "SELECT {} FROM read_model.workflows WHERE workspace_id = $1 AND workflow_id = $2",
-            workflow_columns(ctx.look_ahead().field("definition").exists())
+            workflow_columns(&[ctx.look_ahead()])
         ))
         .bind(caller.workspace_id)
         .bind(id)
