@@ -118,8 +118,9 @@ impl Workload for RawClient {
         .await?;
         if !self.time_travel {
             sqlx::query(
-                "SELECT workflow_id, name, description, tags, team_id, status, version, published_version,
-                        environments, 'null'::jsonb AS definition, created_by, created_at, updated_at
+                "SELECT workflow_id, name, NULL::text AS description, '{}'::text[] AS tags, team_id, status, version,
+                        published_version, '{}'::jsonb AS environments, 'null'::jsonb AS definition, created_by,
+                        created_at, updated_at
                  FROM read_model.workflows WHERE workspace_id = $1 AND tags @> $2
                  ORDER BY updated_at DESC, workflow_id DESC LIMIT 21",
             )
@@ -132,9 +133,10 @@ impl Workload for RawClient {
         let version = 1 + (self.n * 7919) % self.versions;
         let stream = format!("workflow-{}", self.long_workflow);
         sqlx::query(
-            "SELECT workflow_id, name, description, tags, team_id, status, version, published_version,
-                     environments, 'null'::jsonb AS definition, created_by, created_at, updated_at
-                     FROM read_model.workflows WHERE workspace_id = $1 AND workflow_id = $2",
+            "SELECT workflow_id, name, NULL::text AS description, '{}'::text[] AS tags, team_id, status, version,
+                    published_version, '{}'::jsonb AS environments, 'null'::jsonb AS definition, created_by,
+                    created_at, updated_at
+             FROM read_model.workflows WHERE workspace_id = $1 AND workflow_id = $2",
         )
         .bind(self.workspace_id)
         .bind(self.long_workflow)
