@@ -45,6 +45,8 @@ impl Default for QueryApiConfig {
 pub struct AppState {
     pub pool: PgPool,
     pub schema: FlowFuseSchema,
+    /// For documents already validated in full (see [`crate::documents`]).
+    pub prevalidated_schema: FlowFuseSchema,
     pub consistency_timeout: Duration,
     pub graphiql_assets: String,
     pub metrics: PrometheusHandle,
@@ -68,6 +70,7 @@ impl QueryApi {
     ) -> std::io::Result<Self> {
         let state = AppState {
             schema: schema::build(pool.clone(), config.limits),
+            prevalidated_schema: schema::build_prevalidated(pool.clone(), config.limits),
             pool,
             consistency_timeout: config.consistency_timeout,
             graphiql_assets: config.graphiql_assets,

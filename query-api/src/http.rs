@@ -190,11 +190,11 @@ async fn execute(
     if let Some(name) = &operation_name {
         request = request.operation_name(name.clone());
     }
-    let operation = match state.documents.parse(&request.query) {
-        Ok(document) => {
-            let operation = selected_operation(&document.operations, operation_name.as_deref());
-            request.set_parsed_query(document);
-            operation
+    let (operation, validated, rememberable) = match state.documents.parse(&request.query, operation_name.as_deref()) {
+        Ok(parsed) => {
+            let operation = selected_operation(&parsed.document.operations, operation_name.as_deref());
+            request.set_parsed_query(parsed.document);
+            (operation, parsed.validated, parsed.rememberable)
         }
         Err(error) => return graphql_request_error(media, vec![error], "GRAPHQL_PARSE_FAILED"),
     };
@@ -231,8 +231,10 @@ async fn execute(
         }
     }
 
+    let remember = rememberable.then(|| request.query.clone());
     let request = request.data(Loaders::new(db.clone(), caller.workspace_id)).data(db).data(caller);
-    let response = state.schema.execute(request).await;
+    let schema = if validated { &state.prevalidated_schema } else { &state.schema };
+    let response = schema.execute(request).await;
     metrics::histogram!("graphql_request_duration_seconds").record(started.elapsed().as_secs_f64());
     // Execution errors always carry a path; errors without one, with no data, come from parsing
     // or validation: the request was never executed.
@@ -241,6 +243,9 @@ async fn execute(
         && response.errors.iter().all(|e| e.path.is_empty()));
     if !executed {
         return graphql_request_error(media, response.errors, "GRAPHQL_VALIDATION_FAILED");
+    }
+    if let Some(query) = remember {
+        state.documents.passed_validation(&query, operation_name.as_deref());
     }
     // Straight to text: a `serde_json::Value` would sort the fields, and a response keeps the
     // query's field order.

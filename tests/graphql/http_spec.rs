@@ -137,14 +137,22 @@ async fn rejects_queries_too_deep_or_too_complex_and_can_hide_the_schema() {
         ..Default::default()
     };
     let stack = Stack::start_with(config).await;
-    let deep = "{ workflows(first: 1) { edges { node { versions(first: 1) { edges { node { version } } } } } } }";
-    let (status, body) = stack.query_as(&stack.key, deep, json!({})).await;
-    assert_eq!((status, error_code(&body)), (200, "DEPTH_LIMIT_EXCEEDED"), "{body}");
-    let complex = "{ workflows(first: 100) { edges { node { id name tags status } } } }";
-    let (_, body) = stack.query_as(&stack.key, complex, json!({})).await;
-    assert_eq!(error_code(&body), "COMPLEXITY_LIMIT_EXCEEDED", "{body}");
-    let fine = "{ workflows(first: 10) { edges { node { id name } } } }";
-    assert_eq!(stack.query_as(&stack.key, fine, json!({})).await.1.get("errors"), None);
-    let (_, body) = stack.query_as(&stack.key, "{ __schema { queryType { name } } }", json!({})).await;
-    assert_eq!(body["data"]["__schema"], Value::Null, "introspection is off: {body}");
+    // Twice: the second time, documents without variables that passed the full validation are
+    // only checked for depth and complexity, and every answer must stay the same.
+    for round in 0..2 {
+        let deep = "{ workflows(first: 1) { edges { node { versions(first: 1) { edges { node { version } } } } } } }";
+        let (status, body) = stack.query_as(&stack.key, deep, json!({})).await;
+        assert_eq!((status, error_code(&body)), (200, "DEPTH_LIMIT_EXCEEDED"), "round {round}: {body}");
+        let complex = "{ workflows(first: 100) { edges { node { id name tags status } } } }";
+        let (_, body) = stack.query_as(&stack.key, complex, json!({})).await;
+        assert_eq!(error_code(&body), "COMPLEXITY_LIMIT_EXCEEDED", "round {round}: {body}");
+        let unknown = "{ workflows(first: 10) { edges { node { id colour } } } }";
+        let (_, body) = stack.query_as(&stack.key, unknown, json!({})).await;
+        assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "round {round}: {body}");
+        let fine = "{ workflows(first: 10) { edges { node { id name } } } }";
+        let (_, body) = stack.query_as(&stack.key, fine, json!({})).await;
+        assert_eq!((body.get("errors"), &body["data"]["workflows"]["edges"]), (None, &json!([])), "round {round}");
+        let (_, body) = stack.query_as(&stack.key, "{ __schema { queryType { name } } }", json!({})).await;
+        assert_eq!(body["data"]["__schema"], Value::Null, "introspection is off, round {round}: {body}");
+    }
 }

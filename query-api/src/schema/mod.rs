@@ -14,7 +14,7 @@ mod stream;
 mod workflows;
 mod workspace;
 
-use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema};
+use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema, SchemaBuilder, ValidationMode};
 use eventstore::PgEventStore;
 use sqlx::PgPool;
 
@@ -38,6 +38,17 @@ impl Default for Limits {
 }
 
 pub fn build(pool: PgPool, limits: Limits) -> FlowFuseSchema {
+    builder(pool, limits).finish()
+}
+
+/// The same schema with async-graphql's fast validation (the depth and complexity limits, not the
+/// rest), only for documents that passed the full validation before and validate the same way
+/// every time (`crate::documents`).
+pub fn build_prevalidated(pool: PgPool, limits: Limits) -> FlowFuseSchema {
+    builder(pool, limits).validation_mode(ValidationMode::Fast).finish()
+}
+
+fn builder(pool: PgPool, limits: Limits) -> SchemaBuilder<QueryRoot, EmptyMutation, EmptySubscription> {
     // `JSON` is one scalar with two Rust types: `serde_json::Value` and, for definitions folded
     // from the event store, `Json<WorkflowDefinition>` (written without a `Value` in between).
     let builder =
@@ -45,6 +56,5 @@ pub fn build(pool: PgPool, limits: Limits) -> FlowFuseSchema {
             .data(PgEventStore::new(pool))
             .limit_depth(limits.max_depth)
             .limit_complexity(limits.max_complexity);
-    let builder = if limits.introspection { builder } else { builder.disable_introspection() };
-    builder.finish()
+    if limits.introspection { builder } else { builder.disable_introspection() }
 }
