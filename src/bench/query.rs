@@ -107,15 +107,10 @@ impl Workload for RawClient {
     async fn once(&mut self) -> anyhow::Result<u64> {
         self.n += 1;
         let mut connection = self.pool.acquire().await?;
-        sqlx::query(
-            "SELECT k.workspace_id, k.key_hash, k.role, k.user_id, k.expires_at, k.revoked_at, m.role AS member_role
-             FROM security.api_keys k
-             LEFT JOIN security.members m ON m.workspace_id = k.workspace_id AND m.user_id = k.user_id
-             WHERE k.prefix = $1",
-        )
-        .bind(&self.key_prefix)
-        .fetch_optional(&mut *connection)
-        .await?;
+        sqlx::query("SELECT * FROM security.api_key_by_prefix($1)")
+            .bind(&self.key_prefix)
+            .fetch_optional(&mut *connection)
+            .await?;
         if !self.time_travel {
             sqlx::query(
                 "SELECT workflow_id, name, NULL::text AS description, '{}'::text[] AS tags, team_id, status, version,
