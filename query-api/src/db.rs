@@ -48,11 +48,14 @@ impl RequestDb {
     }
 }
 
+/// The database of the request a resolver serves.
+pub fn of<'a>(ctx: &Context<'a>) -> Result<&'a RequestDb, QueryError> {
+    ctx.data::<RequestDb>().map_err(|_| QueryError::internal(anyhow::anyhow!("a request without a database")))
+}
+
 /// The connection of the request a resolver serves, for one statement.
 pub async fn connection<'a>(ctx: &Context<'a>) -> Result<MappedMutexGuard<'a, PgConnection>, QueryError> {
-    let db =
-        ctx.data::<RequestDb>().map_err(|_| QueryError::internal(anyhow::anyhow!("a request without a database")))?;
-    Ok(db.connection().await?)
+    Ok(of(ctx)?.connection().await?)
 }
 
 #[cfg(test)]

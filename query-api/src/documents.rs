@@ -25,6 +25,7 @@ pub struct DocumentCache {
 
 struct Kept {
     document: ExecutableDocument,
+    declares_variables: bool,
     /// The operation name it passed the full validation with, if it declares no variables.
     validated_for: Option<Option<String>>,
 }
@@ -47,23 +48,25 @@ impl DocumentCache {
     pub fn parse(&self, query: &str, operation_name: Option<&str>) -> Result<Parsed, ServerError> {
         if let Some(kept) = self.lock().get(query) {
             let validated = kept.validated_for.as_ref().is_some_and(|name| name.as_deref() == operation_name);
-            let rememberable = !validated && !declares_variables(&kept.document);
+            let rememberable = !validated && !kept.declares_variables;
             return Ok(Parsed { document: kept.document.clone(), validated, rememberable });
         }
         let document = async_graphql::parser::parse_query(query)?;
+        let declares_variables =
+            document.operations.iter().any(|(_, operation)| !operation.node.variable_definitions.is_empty());
         let kept = query.len() <= MAX_CACHED_QUERY_BYTES;
         if kept {
-            self.lock().put(query.to_owned(), Kept { document: document.clone(), validated_for: None });
+            let entry = Kept { document: document.clone(), declares_variables, validated_for: None };
+            self.lock().put(query.to_owned(), entry);
         }
-        let rememberable = kept && !declares_variables(&document);
-        Ok(Parsed { document, validated: false, rememberable })
+        Ok(Parsed { document, validated: false, rememberable: kept && !declares_variables })
     }
 
     /// Records that `query` passed the full validation with `operation_name`; remembered only for
     /// a kept document that declares no variables.
     pub fn passed_validation(&self, query: &str, operation_name: Option<&str>) {
         if let Some(kept) = self.lock().get_mut(query)
-            && !declares_variables(&kept.document)
+            && !kept.declares_variables
         {
             kept.validated_for = Some(operation_name.map(str::to_owned));
         }
@@ -73,10 +76,6 @@ impl DocumentCache {
         // The cache holds no invariant a panicking holder could break: keep using it.
         self.documents.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-}
-
-fn declares_variables(document: &ExecutableDocument) -> bool {
-    document.operations.iter().any(|(_, operation)| !operation.node.variable_definitions.is_empty())
 }
 
 impl Default for DocumentCache {

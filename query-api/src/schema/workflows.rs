@@ -15,7 +15,7 @@ use super::loaders::{Loaders, TeamKey, VersionsPage};
 use super::page::{PageArgs, Reading, connection};
 use super::workspace::Team;
 use crate::auth::caller_with;
-use crate::db::{self, RequestDb};
+use crate::db;
 use crate::error::{QueryError, QueryResult};
 use crate::time_travel::TimeTravel;
 
@@ -106,7 +106,7 @@ impl Workflow {
         version: Option<i64>,
         as_of: Option<DateTime<Utc>>,
     ) -> QueryResult<Option<WorkflowAtVersion>> {
-        let travel = TimeTravel::new(ctx.data::<RequestDb>()?);
+        let travel = TimeTravel::new(db::of(ctx)?);
         let stream = self.stream();
         let version = match (version, as_of) {
             (Some(version), None) => version,
@@ -121,7 +121,7 @@ impl Workflow {
 
     /// What changed from version `from` to version `to` (either order).
     async fn diff(&self, ctx: &Context<'_>, from: i64, to: i64) -> QueryResult<WorkflowDiff> {
-        let travel = TimeTravel::new(ctx.data::<RequestDb>()?);
+        let travel = TimeTravel::new(db::of(ctx)?);
         let before = travel.workflow_at(&self.stream(), from).await?;
         let after = travel.workflow_at(&self.stream(), to).await?;
         Ok(crate::diff::diff(&before, &after).into())
