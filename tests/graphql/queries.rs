@@ -124,6 +124,22 @@ async fn workflows_page_forwards_and_backwards_with_stable_cursors() {
         (vec!["0 early".to_string(), "a".into(), "b".into()], Some(false))
     );
 
+    // The default ordering, newest change first, pages on the update time to the microsecond.
+    let newest = |args: &str| {
+        let query =
+            format!("{{ workflows({args}) {{ edges {{ node {{ name }} }} pageInfo {{ hasNextPage endCursor }} }} }}");
+        let stack = &stack;
+        async move { stack.data(&query, json!({})).await["workflows"].clone() }
+    };
+    let first = newest("first: 3").await;
+    assert_eq!(names(&first), ["0 early", "g", "f"]);
+    let after = format!("first: 4, after: \"{}\"", first["pageInfo"]["endCursor"].as_str().unwrap());
+    let rest = newest(&after).await;
+    assert_eq!(
+        (names(&rest), rest["pageInfo"]["hasNextPage"].as_bool()),
+        (vec!["c", "b", "d", "a"].into_iter().map(String::from).collect(), Some(true))
+    );
+
     // A cursor of one ordering is refused by another.
     let query = format!("{{ workflows(after: \"{end}\", orderBy: {{field: UPDATED_AT}}) {{ edges {{ cursor }} }} }}");
     let (_, body) = stack.query_as(&stack.key, &query, json!({})).await;

@@ -87,6 +87,6 @@ impl AuditQuery {
         sql.push(" ORDER BY position DESC LIMIT ").push_bind(reading.size() as i64 + 1);
         let rows: Vec<AuditEntry> =
             sql.build_query_as().fetch_all(&mut *db::connection(ctx).await?).await.map_err(QueryError::from)?;
-        Ok(connection(rows, reading, after.is_some(), false, |e| e.position))
+        Ok(connection(rows, reading, after.is_some(), false, |e| OpaqueCursor(e.position)))
     }
 }

@@ -11,6 +11,7 @@ mod history;
 pub mod loaders;
 mod page;
 mod stream;
+mod workflow_cursor;
 mod workflows;
 mod workspace;
 

@@ -2,7 +2,7 @@
 //! short per-workspace lists (members, teams, API keys), whose size the plan quotas bound.
 
 use async_graphql::OutputType;
-use async_graphql::connection::{Connection, Edge, OpaqueCursor};
+use async_graphql::connection::{Connection, CursorType, Edge, OpaqueCursor};
 
 use crate::error::{QueryError, QueryResult};
 
@@ -57,23 +57,23 @@ impl PageArgs {
         }
     }
 
-    /// The decoded `after` and `before` cursors.
+    /// The decoded `after` and `before` cursors, of a list whose cursors are [`OpaqueCursor`]s.
     pub fn cursors<C: serde::de::DeserializeOwned + serde::Serialize + Send + Sync>(
         &self,
     ) -> Result<(Option<C>, Option<C>), QueryError> {
+        let (after, before) = self.cursors_of::<OpaqueCursor<C>>()?;
+        Ok((after.map(|c| c.0), before.map(|c| c.0)))
+    }
+
+    /// The decoded `after` and `before` cursors, of a list with cursors of its own kind.
+    pub fn cursors_of<C: CursorType>(&self) -> Result<(Option<C>, Option<C>), QueryError> {
         Ok((decode(self.after.as_deref(), "after")?, decode(self.before.as_deref(), "before")?))
     }
 }
 
-fn decode<C: serde::de::DeserializeOwned + serde::Serialize + Send + Sync>(
-    raw: Option<&str>,
-    name: &str,
-) -> Result<Option<C>, QueryError> {
-    use async_graphql::connection::CursorType;
+fn decode<C: CursorType>(raw: Option<&str>, name: &str) -> Result<Option<C>, QueryError> {
     raw.map(|raw| {
-        OpaqueCursor::<C>::decode_cursor(raw)
-            .map(|c| c.0)
-            .map_err(|_| QueryError::BadInput(format!("`{name}` is not a cursor this list gave out")))
+        C::decode_cursor(raw).map_err(|_| QueryError::BadInput(format!("`{name}` is not a cursor this list gave out")))
     })
     .transpose()
 }
@@ -87,9 +87,9 @@ pub fn connection<C, T>(
     had_after: bool,
     had_before: bool,
     cursor: impl Fn(&T) -> C,
-) -> Connection<OpaqueCursor<C>, T>
+) -> Connection<C, T>
 where
-    C: serde::Serialize + serde::de::DeserializeOwned + Send + Sync,
+    C: CursorType + Send + Sync,
     T: OutputType,
 {
     let more = rows.len() > reading.size();
@@ -102,7 +102,7 @@ where
         }
     };
     let mut connection = Connection::new(has_previous, has_next);
-    connection.edges.extend(rows.into_iter().map(|row| Edge::new(OpaqueCursor(cursor(&row)), row)));
+    connection.edges.extend(rows.into_iter().map(|row| Edge::new(cursor(&row), row)));
     connection
 }
 
@@ -126,7 +126,7 @@ pub fn in_memory<T: OutputType>(
         items.drain(..skip);
         items.reverse();
     }
-    Ok(connection(items, reading, had_after, had_before, |item| key(item)))
+    Ok(connection(items, reading, had_after, had_before, |item| OpaqueCursor(key(item))))
 }
 
 #[cfg(test)]

@@ -118,7 +118,7 @@ impl Stream {
         let events =
             read::read_stream(&mut *db::connection(ctx).await?, &self.id, read).await.map_err(QueryError::from)?;
         let envelopes = events.into_iter().map(EventEnvelope::from).collect();
-        Ok(connection(envelopes, reading, after.is_some(), before.is_some(), |e| e.version))
+        Ok(connection(envelopes, reading, after.is_some(), before.is_some(), |e| OpaqueCursor(e.version)))
     }
 
     /// Re-computes the hash chain from the stored events and names the first broken link.

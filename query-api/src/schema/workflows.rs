@@ -6,13 +6,13 @@ use async_graphql::{ComplexObject, Context, Enum, InputObject, Lookahead, Object
 use chrono::{DateTime, Utc};
 use domain::Permission;
 use event_schemas::{Category, StreamId};
-use serde::{Deserialize, Serialize};
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::history::{Promotion, WorkflowAtVersion, WorkflowDiff, WorkflowVersion};
 use super::loaders::{Loaders, TeamKey, VersionsPage};
 use super::page::{PageArgs, Reading, connection};
+use super::workflow_cursor::{SortKey, WorkflowCursor};
 use super::workspace::Team;
 use crate::auth::caller_with;
 use crate::db;
@@ -95,7 +95,7 @@ impl Workflow {
             backwards: matches!(reading, Reading::Backwards(_)),
         };
         let rows = ctx.data::<Loaders>()?.read_model.load_one(page).await?.unwrap_or_default();
-        Ok(connection(rows, reading, after.is_some(), before.is_some(), |v| v.version))
+        Ok(connection(rows, reading, after.is_some(), before.is_some(), |v| OpaqueCursor(v.version)))
     }
 
     /// The workflow as it was right after `version`, or at the moment `asOf`: rebuilt from the
@@ -170,36 +170,26 @@ pub struct WorkflowFilter {
     pub created_by: Option<String>,
 }
 
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Default, Serialize, Deserialize, Debug)]
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Default, Debug)]
 pub enum WorkflowOrderField {
     Name,
     #[default]
     UpdatedAt,
 }
 
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Default, Serialize, Deserialize, Debug)]
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Default, Debug)]
 pub enum OrderDirection {
     Asc,
     #[default]
     Desc,
 }
 
-#[derive(InputObject, Default, Clone, Copy)]
+#[derive(InputObject, Default, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WorkflowOrder {
     #[graphql(default)]
     pub field: WorkflowOrderField,
     #[graphql(default)]
     pub direction: OrderDirection,
-}
-
-/// Where a workflow sits in one ordering: a cursor is only valid for the ordering it came from.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-pub struct WorkflowCursor {
-    field: WorkflowOrderField,
-    direction: OrderDirection,
-    name: String,
-    updated_at: DateTime<Utc>,
-    id: Uuid,
 }
 
 #[derive(Default)]
@@ -219,14 +209,14 @@ impl WorkflowQuery {
         last: Option<i32>,
         filter: Option<WorkflowFilter>,
         order_by: Option<WorkflowOrder>,
-    ) -> QueryResult<Connection<OpaqueCursor<WorkflowCursor>, Workflow>> {
+    ) -> QueryResult<Connection<WorkflowCursor, Workflow>> {
         let caller = caller_with(ctx, Permission::Read)?;
         let order = order_by.unwrap_or_default();
         let args = PageArgs::new(after, before, first, last);
         let reading = args.reading()?;
-        let (after, before): (Option<WorkflowCursor>, Option<WorkflowCursor>) = args.cursors()?;
+        let (after, before): (Option<WorkflowCursor>, Option<WorkflowCursor>) = args.cursors_of()?;
         for cursor in after.iter().chain(&before) {
-            if (cursor.field, cursor.direction) != (order.field, order.direction) {
+            if cursor.order() != order {
                 return Err(QueryError::BadInput("this cursor belongs to another ordering".into()).into());
             }
         }
@@ -245,9 +235,9 @@ impl WorkflowQuery {
         for (cursor, is_after) in after.iter().map(|c| (c, true)).chain(before.iter().map(|c| (c, false))) {
             let greater = ascending == is_after;
             sql.push(format!(" AND ({column}, workflow_id) {} (", if greater { ">" } else { "<" }));
-            match order.field {
-                WorkflowOrderField::Name => sql.push_bind(cursor.name.clone()),
-                WorkflowOrderField::UpdatedAt => sql.push_bind(cursor.updated_at),
+            match &cursor.key {
+                SortKey::Name(name) => sql.push_bind(name.clone()),
+                SortKey::UpdatedAt(at) => sql.push_bind(*at),
             };
             sql.push(", ").push_bind(cursor.id).push(")");
         }
@@ -258,10 +248,11 @@ impl WorkflowQuery {
         let rows: Vec<Workflow> =
             sql.build_query_as().fetch_all(&mut *db::connection(ctx).await?).await.map_err(QueryError::from)?;
         Ok(connection(rows, reading, after.is_some(), before.is_some(), |w| WorkflowCursor {
-            field: order.field,
             direction: order.direction,
-            name: w.name.clone(),
-            updated_at: w.updated_at,
+            key: match order.field {
+                WorkflowOrderField::Name => SortKey::Name(w.name.clone()),
+                WorkflowOrderField::UpdatedAt => SortKey::UpdatedAt(w.updated_at),
+            },
             id: w.workflow_id,
         }))
     }
