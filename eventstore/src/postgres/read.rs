@@ -8,7 +8,7 @@ use event_schemas::{NewEvent, RecordedEvent, StreamId};
 use sqlx::PgExecutor;
 
 use super::PgEventStore;
-use super::row::{EVENT_COLUMNS, EventRow, GlobalRow, PayloadRow, StreamRow};
+use super::row::{EVENT_COLUMNS, EventRow, GlobalRow, PAYLOAD_COLUMNS, PayloadRow, StreamRow};
 use crate::error::StoreError;
 use crate::store::{
     AppendResult, Direction, EventStore, ExpectedVersion, GlobalEvent, LogCheckpoint, StoredPayload, StreamInfo,
@@ -127,8 +127,7 @@ pub async fn read_payloads(
 ) -> Result<Vec<StoredPayload>, StoreError> {
     // `payload::text`: PostgreSQL renders the jsonb as it would for the binary protocol, and
     // the caller parses it once, into its own type.
-    let columns = "version, event_type, schema_version, occurred_at, hash, payload::text AS payload";
-    let rows: Vec<PayloadRow> = stream_rows(executor, columns, stream_id, &read).await?;
+    let rows: Vec<PayloadRow> = stream_rows(executor, PAYLOAD_COLUMNS, stream_id, &read).await?;
     rows.into_iter().map(StoredPayload::try_from).collect()
 }
 
