@@ -130,8 +130,13 @@ impl Exchange {
 async fn read_reply(stream: &mut TcpStream, received: &mut BytesMut) -> Result<(Reply, bool), Exchange> {
     let failed = |message: String| Exchange::Failed(anyhow::anyhow!(message));
     let (status, headers, header_len, content_length) = loop {
-        if stream.read_buf(received).await.map_err(|e| Exchange::ClosedBeforeAnswer(e.into()))? == 0 {
-            let error = anyhow::anyhow!("the connection closed after {} bytes of an answer", received.len());
+        let closed = match stream.read_buf(received).await {
+            Ok(0) => Some(anyhow::anyhow!("the connection closed after {} bytes of an answer", received.len())),
+            Ok(_) => None,
+            Err(error) => Some(anyhow::Error::from(error)),
+        };
+        if let Some(error) = closed {
+            // Only an answer not begun may be asked for again.
             return Err(if received.is_empty() {
                 Exchange::ClosedBeforeAnswer(error)
             } else {
