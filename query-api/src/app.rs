@@ -48,7 +48,8 @@ pub struct AppState {
     /// For documents already validated in full (see [`crate::documents`]).
     pub prevalidated_schema: FlowFuseSchema,
     pub consistency_timeout: Duration,
-    pub graphiql_assets: String,
+    /// Shared, not copied: axum clones the state for every request.
+    pub graphiql_assets: Arc<str>,
     pub metrics: PrometheusHandle,
     pub documents: Arc<DocumentCache>,
 }
@@ -73,7 +74,7 @@ impl QueryApi {
             prevalidated_schema: schema::build_prevalidated(pool.clone(), config.limits),
             pool,
             consistency_timeout: config.consistency_timeout,
-            graphiql_assets: config.graphiql_assets,
+            graphiql_assets: config.graphiql_assets.into(),
             metrics,
             documents: Arc::default(),
         };
