@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use anyhow::Context as _;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use bytes::BytesMut;
+use bytes::{Buf as _, BytesMut};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -170,7 +170,7 @@ async fn read_reply(stream: &mut TcpStream, received: &mut BytesMut) -> Result<(
             return Err(failed(format!("the connection closed {} bytes into a body", received.len() - header_len)));
         }
     }
-    let _ = received.split_to(header_len);
+    received.advance(header_len);
     let body = received.split_to(content_length).freeze();
     let keep_alive = !headers.get(header::CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
     Ok((Reply { status, headers, body }, keep_alive))
