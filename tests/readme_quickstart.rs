@@ -59,11 +59,14 @@ async fn the_readme_quickstart_works_when_pasted() {
     assert!(warm_up.status.success());
     support::wait_until_projected(&db.pool, Duration::from_secs(60)).await;
 
-    let script = quickstart()
+    let binary_line = "FLOWFUSE=${CARGO_TARGET_DIR:-target}/release/flowfuse";
+    let pasted = quickstart();
+    assert!(pasted.contains(binary_line), "the quickstart names the binary once: {pasted}");
+    let script = pasted
+        .replace(binary_line, &format!("FLOWFUSE={binary}"))
         .replace("API=http://127.0.0.1:8080", &format!("API=http://127.0.0.1:{port}"))
         .replace("QL=http://127.0.0.1:8081", &format!("QL=http://127.0.0.1:{query_port}"))
         .replace("/tmp/rollback.txt", &format!("/tmp/flowfuse-rollback-{port}.txt"))
-        .replace("target/release/flowfuse", binary)
         .replace("/tmp/created.txt", &format!("/tmp/flowfuse-quickstart-{port}.txt"));
     let output = Command::new("bash")
         .args(["-euo", "pipefail", "-c", &script])

@@ -2,18 +2,20 @@
 //! again, with different variables; parsing one (async-graphql's pest grammar) was about a tenth
 //! of the query API's CPU in the list benchmark, more than validating and executing it together.
 //!
-//! Validation depends on the variables, so it runs for every request, with one exception: a
-//! document that declares no variables validates the same way every time (for the same operation
-//! name). Once one has passed the full validation, [`Parsed::validated`] says so, and the caller
-//! runs it with async-graphql's fast validation, which still enforces the depth and complexity
-//! limits.
+//! Validation runs in full the first time a kept document is executed. Once it has passed for an
+//! operation name, [`Parsed::validated`] says so for later requests with that name whose variable
+//! values conform to their declared types (`crate::schema::variable_types`, which explains why
+//! that is enough), and the caller runs those with async-graphql's fast validation, which still
+//! enforces the depth and complexity limits (with the request's own variables).
 
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
 
-use async_graphql::ServerError;
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition};
+use async_graphql::{Positioned, ServerError, Variables};
 use lru::LruCache;
+
+use crate::schema::variable_types;
 
 /// Longer queries are parsed every time: the cache holds at most `capacity` times this much text.
 const MAX_CACHED_QUERY_BYTES: usize = 16 * 1024;
@@ -25,13 +27,12 @@ pub struct DocumentCache {
 
 struct Kept {
     document: ExecutableDocument,
-    declares_variables: bool,
-    /// The operation name it passed the full validation with, if it declares no variables.
+    /// The operation name it passed the full validation with, if it has.
     validated_for: Option<Option<String>>,
 }
 
-/// A parsed document, whether it already passed the full validation for this operation name, and
-/// whether passing it would be remembered ([`DocumentCache::passed_validation`]).
+/// A parsed document, whether this request may skip the full validation, and whether passing it
+/// would be remembered ([`DocumentCache::passed_validation`]).
 #[derive(Debug)]
 pub struct Parsed {
     pub document: ExecutableDocument,
@@ -45,29 +46,25 @@ impl DocumentCache {
     }
 
     /// `query` parsed: a copy of the kept document, or parsed now (and kept if it parses).
-    pub fn parse(&self, query: &str, operation_name: Option<&str>) -> Result<Parsed, ServerError> {
+    pub fn parse(&self, query: &str, operation_name: Option<&str>, variables: &Variables) -> Result<Parsed, ServerError> {
         if let Some(kept) = self.lock().get(query) {
-            let validated = kept.validated_for.as_ref().is_some_and(|name| name.as_deref() == operation_name);
-            let rememberable = !validated && !kept.declares_variables;
-            return Ok(Parsed { document: kept.document.clone(), validated, rememberable });
+            let passed = kept.validated_for.as_ref().is_some_and(|name| name.as_deref() == operation_name);
+            let validated = passed
+                && operation(&kept.document.operations, operation_name)
+                    .is_some_and(|op| variable_types::conform(&op.node.variable_definitions, variables));
+            return Ok(Parsed { document: kept.document.clone(), validated, rememberable: !passed });
         }
         let document = async_graphql::parser::parse_query(query)?;
-        let declares_variables =
-            document.operations.iter().any(|(_, operation)| !operation.node.variable_definitions.is_empty());
         let kept = query.len() <= MAX_CACHED_QUERY_BYTES;
         if kept {
-            let entry = Kept { document: document.clone(), declares_variables, validated_for: None };
-            self.lock().put(query.to_owned(), entry);
+            self.lock().put(query.to_owned(), Kept { document: document.clone(), validated_for: None });
         }
-        Ok(Parsed { document, validated: false, rememberable: kept && !declares_variables })
+        Ok(Parsed { document, validated: false, rememberable: kept })
     }
 
-    /// Records that `query` passed the full validation with `operation_name`; remembered only for
-    /// a kept document that declares no variables.
+    /// Records that `query` passed the full validation with `operation_name`.
     pub fn passed_validation(&self, query: &str, operation_name: Option<&str>) {
-        if let Some(kept) = self.lock().get_mut(query)
-            && !kept.declares_variables
-        {
+        if let Some(kept) = self.lock().get_mut(query) {
             kept.validated_for = Some(operation_name.map(str::to_owned));
         }
     }
@@ -84,6 +81,19 @@ impl Default for DocumentCache {
     }
 }
 
+/// The operation a request runs: the one named, or the only one.
+pub fn operation<'a>(
+    operations: &'a DocumentOperations,
+    name: Option<&str>,
+) -> Option<&'a Positioned<OperationDefinition>> {
+    match (operations, name) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+        (DocumentOperations::Multiple(_), None) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,8 +102,8 @@ mod tests {
     fn a_kept_document_is_the_one_parsed_from_the_same_text() {
         let cache = DocumentCache::new(NonZeroUsize::new(2).unwrap());
         let query = "query Q($id: UUID!) { workflow(id: $id) { name } }";
-        let first = cache.parse(query, None).unwrap().document;
-        let again = cache.parse(query, None).unwrap().document;
+        let first = cache.parse(query, None, &none()).unwrap().document;
+        let again = cache.parse(query, None, &none()).unwrap().document;
         assert_eq!(format!("{first:?}"), format!("{again:?}"));
         assert_eq!(cache.lock().len(), 1);
     }
@@ -102,7 +112,7 @@ mod tests {
     fn parse_errors_are_returned_every_time_and_never_kept() {
         let cache = DocumentCache::new(NonZeroUsize::new(2).unwrap());
         for _ in 0..2 {
-            let error = cache.parse("{ workflows(first: ", None).unwrap_err();
+            let error = cache.parse("{ workflows(first: ", None, &none()).unwrap_err();
             assert!(!error.locations.is_empty(), "a parse error says where: {error:?}");
         }
         assert_eq!(cache.lock().len(), 0);
@@ -112,28 +122,46 @@ mod tests {
     fn the_cache_stays_within_its_capacity_and_its_size_limit() {
         let cache = DocumentCache::new(NonZeroUsize::new(2).unwrap());
         for n in 0..5 {
-            cache.parse(&format!("{{ a{n}: workspace {{ name }} }}"), None).unwrap();
+            cache.parse(&format!("{{ a{n}: workspace {{ name }} }}"), None, &none()).unwrap();
         }
         assert_eq!(cache.lock().len(), 2);
         let long = format!("{{ workspace {{ name }} }} {}", "#".repeat(MAX_CACHED_QUERY_BYTES));
-        cache.parse(&long, None).unwrap();
+        cache.parse(&long, None, &none()).unwrap();
         assert!(!cache.lock().contains(long.as_str()), "a query over the size limit is not kept");
         assert!(cache.lock().contains("{ a4: workspace { name } }"), "the most recent stays");
     }
 
+    fn none() -> Variables {
+        Variables::default()
+    }
+
     #[test]
-    fn only_a_document_without_variables_is_remembered_as_validated_and_only_for_its_operation() {
+    fn a_document_passed_once_skips_the_full_validation_for_its_operation_and_conforming_variables() {
         let cache = DocumentCache::default();
         let plain = "query Names { workflows { edges { node { name } } } }";
-        let with_variables = "query One($id: UUID!) { workflow(id: $id) { name } }";
-        for query in [plain, with_variables] {
-            let parsed = cache.parse(query, Some("Names")).unwrap();
-            assert!(!parsed.validated, "nothing validated yet");
-            assert_eq!(parsed.rememberable, query == plain);
-            cache.passed_validation(query, Some("Names"));
+        let with_variables = "query One($id: UUID!, $v: Int!) { workflow(id: $id) { at(version: $v) { name } } }";
+        let good = Variables::from_json(serde_json::json!({"id": uuid::Uuid::now_v7(), "v": 3}));
+        for (query, name) in [(plain, "Names"), (with_variables, "One")] {
+            let parsed = cache.parse(query, Some(name), &good).unwrap();
+            assert!(!parsed.validated && parsed.rememberable, "nothing validated yet");
+            cache.passed_validation(query, Some(name));
+            let parsed = cache.parse(query, Some(name), &good).unwrap();
+            assert!(parsed.validated && !parsed.rememberable, "remembered");
         }
-        assert!(cache.parse(plain, Some("Names")).unwrap().validated);
-        assert!(!cache.parse(plain, None).unwrap().validated, "another operation name validates anew");
-        assert!(!cache.parse(with_variables, Some("Names")).unwrap().validated, "variables change validation");
+        assert!(!cache.parse(plain, None, &none()).unwrap().validated, "another operation name validates anew");
+        let bad = Variables::from_json(serde_json::json!({"id": uuid::Uuid::now_v7(), "v": "three"}));
+        assert!(!cache.parse(with_variables, Some("One"), &bad).unwrap().validated, "a bad value validates in full");
+        assert!(cache.parse(with_variables, Some("One"), &none()).unwrap().validated, "missing ones are execution's");
+    }
+
+    #[test]
+    fn the_operation_is_the_one_named_or_the_only_one() {
+        let two = async_graphql::parser::parse_query("query A { workspace { name } } query B { members { totalCount } }");
+        let two = two.unwrap();
+        assert_eq!(operation(&two.operations, Some("B")).map(|op| op.node.selection_set.node.items.len()), Some(1));
+        assert!(operation(&two.operations, None).is_none(), "two operations need a name");
+        assert!(operation(&two.operations, Some("C")).is_none());
+        let one = async_graphql::parser::parse_query("query A { workspace { name } }").unwrap();
+        assert!(operation(&one.operations, None).is_some());
     }
 }

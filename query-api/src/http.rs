@@ -15,7 +15,7 @@
 
 use std::time::Instant;
 
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::parser::types::OperationType;
 use async_graphql::{ServerError, Variables};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 use crate::auth::authenticate;
 use crate::consistency;
+use crate::documents;
 use crate::db::RequestDb;
 use crate::error::QueryError;
 use crate::schema::loaders::Loaders;
@@ -186,18 +187,17 @@ async fn execute(
         Err(error) => return internal(media, error),
     };
 
+    let parsed = match state.documents.parse(&query, operation_name.as_deref(), &variables) {
+        Ok(parsed) => parsed,
+        Err(error) => return graphql_request_error(media, vec![error], "GRAPHQL_PARSE_FAILED"),
+    };
+    let operation = documents::operation(&parsed.document.operations, operation_name.as_deref()).map(|op| op.node.ty);
+    let (validated, rememberable) = (parsed.validated, parsed.rememberable);
     let mut request = async_graphql::Request::new(query).variables(variables);
+    request.set_parsed_query(parsed.document);
     if let Some(name) = &operation_name {
         request = request.operation_name(name.clone());
     }
-    let (operation, validated, rememberable) = match state.documents.parse(&request.query, operation_name.as_deref()) {
-        Ok(parsed) => {
-            let operation = selected_operation(&parsed.document.operations, operation_name.as_deref());
-            request.set_parsed_query(parsed.document);
-            (operation, parsed.validated, parsed.rememberable)
-        }
-        Err(error) => return graphql_request_error(media, vec![error], "GRAPHQL_PARSE_FAILED"),
-    };
     if over_get && matches!(operation, Some(OperationType::Mutation | OperationType::Subscription)) {
         let mut response = request_error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -251,15 +251,6 @@ async fn execute(
     // query's field order.
     let body = serde_json::to_string(&response).expect("responses serialize");
     respond_text(StatusCode::OK, media, body)
-}
-
-fn selected_operation(operations: &DocumentOperations, name: Option<&str>) -> Option<OperationType> {
-    match (operations, name) {
-        (DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
-        (DocumentOperations::Multiple(_), None) => None,
-    }
 }
 
 /// Parse or validation errors, each with a code: the limits get their own.

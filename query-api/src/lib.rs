@@ -5,8 +5,8 @@
 //! - `db`: the one pooled connection a request runs all its statements on;
 //! - `auth`: the same bearer API keys as the command API, and the permission check of resolvers;
 //! - `consistency`: `X-Consistency-Token`, waiting until the read models reflect a write;
-//! - `documents`: parsed queries kept by their text (parsing is dearer than executing), and for
-//!   those without variables, that they passed validation;
+//! - `documents`: parsed queries kept by their text (parsing is dearer than executing), and that
+//!   they passed validation, for later requests whose variable values have their declared types;
 //! - `schema/`: the GraphQL schema, one file per area, with DataLoaders and Relay connections;
 //! - [`time_travel`]: a workflow's state at any version or moment, folded from the event store
 //!   from the nearest snapshot; [`diff`]: what changed between two states;

@@ -156,3 +156,41 @@ async fn rejects_queries_too_deep_or_too_complex_and_can_hide_the_schema() {
         assert_eq!(body["data"]["__schema"], Value::Null, "introspection is off, round {round}: {body}");
     }
 }
+
+#[tokio::test]
+async fn a_kept_document_with_variables_is_judged_by_each_request_s_values() {
+    let stack = Stack::start().await;
+    stack.create_workflow("Judged", &["a"], None).await;
+    stack.project().await;
+    let query = "query Q($n: Int!, $tags: [String!], $status: [WorkflowStatus!], $id: UUID!) {
+        workflows(first: $n, filter: {tags: $tags, status: $status}) { edges { node { name } } }
+        workflow(id: $id) { name } }";
+    let ask = |query: String, variables: Value| {
+        let body = json!({"query": query, "variables": variables}).to_string();
+        let stack = &stack;
+        async move { post(stack, Some(GRAPHQL_RESPONSE), "application/json", &body).await }
+    };
+    let good = json!({"n": 2, "tags": ["a"], "status": ["DRAFT"], "id": uuid::Uuid::now_v7()});
+    let (status, _, body) = ask(query.into(), good.clone()).await;
+    assert_eq!((status, &body["data"]["workflows"]["edges"][0]["node"]["name"]), (200, &json!("Judged")), "{body}");
+
+    // Each bad value gets the same request error as a document seen for the first time (the same
+    // text with a space more), although the kept one has passed the full validation before.
+    let bad_values = [
+        ("n", json!("two"), "GRAPHQL_VALIDATION_FAILED"),
+        ("tags", json!([1]), "GRAPHQL_VALIDATION_FAILED"),
+        ("status", json!(["GONE"]), "GRAPHQL_VALIDATION_FAILED"),
+        ("n", json!(10_000), "COMPLEXITY_LIMIT_EXCEEDED"),
+    ];
+    for (n, (name, value, code)) in bad_values.into_iter().enumerate() {
+        let mut variables = good.clone();
+        variables[name] = value;
+        let (fresh_status, _, fresh) = ask(format!("{query}{}", " ".repeat(n + 1)), variables.clone()).await;
+        let (status, _, kept) = ask(query.into(), variables).await;
+        assert_eq!((status, error_code(&kept)), (400, code), "{name}: {kept}");
+        assert!(kept.get("data").is_none(), "a request error has no data: {kept}");
+        assert_eq!((status, &kept), (fresh_status, &fresh), "{name}: the kept document answers as a fresh one");
+    }
+    let (status, _, body) = ask(query.into(), good).await;
+    assert_eq!((status, body.get("errors")), (200, None), "{body}");
+}

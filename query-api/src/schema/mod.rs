@@ -4,13 +4,15 @@
 //! - `workflows`: the workflow list and each workflow's versions, time travel and diff;
 //! - `history`: the types of versions, past states and diffs;
 //! - `audit`: the audit trail; `stream`: raw streams and their hash-chain check;
-//! - `loaders`: batched lookups behind every nested field; `page`: Relay connections.
+//! - `loaders`: batched lookups behind every nested field; `page`: Relay connections;
+//! - `variable_types`: whether variable values have their declared types (validation remembered).
 
 mod audit;
 mod history;
 pub mod loaders;
 mod page;
 mod stream;
+pub mod variable_types;
 mod workflow_cursor;
 mod workflows;
 mod workspace;
@@ -43,8 +45,8 @@ pub fn build(pool: PgPool, limits: Limits) -> FlowFuseSchema {
 }
 
 /// The same schema with async-graphql's fast validation (the depth and complexity limits, not the
-/// rest), only for documents that passed the full validation before and validate the same way
-/// every time (`crate::documents`).
+/// rest), only for documents that passed the full validation before, with variable values that
+/// pass it too (`crate::documents`, [`variable_types`]).
 pub fn build_prevalidated(pool: PgPool, limits: Limits) -> FlowFuseSchema {
     builder(pool, limits).validation_mode(ValidationMode::Fast).finish()
 }
