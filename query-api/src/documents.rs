@@ -46,7 +46,12 @@ impl DocumentCache {
     }
 
     /// `query` parsed: a copy of the kept document, or parsed now (and kept if it parses).
-    pub fn parse(&self, query: &str, operation_name: Option<&str>, variables: &Variables) -> Result<Parsed, ServerError> {
+    pub fn parse(
+        &self,
+        query: &str,
+        operation_name: Option<&str>,
+        variables: &Variables,
+    ) -> Result<Parsed, ServerError> {
         if let Some(kept) = self.lock().get(query) {
             let passed = kept.validated_for.as_ref().is_some_and(|name| name.as_deref() == operation_name);
             let validated = passed
@@ -156,8 +161,8 @@ mod tests {
 
     #[test]
     fn the_operation_is_the_one_named_or_the_only_one() {
-        let two = async_graphql::parser::parse_query("query A { workspace { name } } query B { members { totalCount } }");
-        let two = two.unwrap();
+        let two = "query A { workspace { name } } query B { members { totalCount } }";
+        let two = async_graphql::parser::parse_query(two).unwrap();
         assert_eq!(operation(&two.operations, Some("B")).map(|op| op.node.selection_set.node.items.len()), Some(1));
         assert!(operation(&two.operations, None).is_none(), "two operations need a name");
         assert!(operation(&two.operations, Some("C")).is_none());

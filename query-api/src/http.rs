@@ -27,8 +27,8 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 use crate::auth::authenticate;
 use crate::consistency;
-use crate::documents;
 use crate::db::RequestDb;
+use crate::documents;
 use crate::error::QueryError;
 use crate::schema::loaders::Loaders;
 

@@ -171,10 +171,9 @@ pub async fn run(database_url: &str, args: QueryArgs) -> anyhow::Result<()> {
     let commands = CommandApi::bind(pool.clone(), "127.0.0.1:0".parse()?).await?;
     let commands_base = format!("http://{}", commands.local_addr());
     tokio::spawn(commands.run_until_stopped(std::future::pending()));
-    let query =
-        QueryApi::bind(pool.clone(), "127.0.0.1:0".parse()?, QueryApiConfig::default(), commands::prometheus()).await?;
-    let query_addr = query.local_addr();
-    tokio::spawn(query.run_until_stopped(std::future::pending()));
+    let query_addr = start_query_api(database_url).await?;
+    // The raw baseline's connections: as many as the query API's own pool has.
+    let raw_pool = crate::database::connect(database_url, crate::database::HTTP_ROLE_POOL).await?;
     let kafka = KafkaConfig::new(&args.kafka_brokers);
     let relay = Relay::new(database_url, kafka.clone());
     let projector = Projector::new(pool.clone(), kafka).with_group(format!("bench-query-{}", Uuid::now_v7().simple()));
@@ -199,7 +198,7 @@ pub async fn run(database_url: &str, args: QueryArgs) -> anyhow::Result<()> {
         let raw_clients = || -> Vec<RawClient> {
             (0..clients)
                 .map(|_| RawClient {
-                    pool: pool.clone(),
+                    pool: raw_pool.clone(),
                     key_prefix: key_prefix.clone(),
                     workspace_id: workspace.workspace_id,
                     long_workflow,
@@ -224,6 +223,35 @@ pub async fn run(database_url: &str, args: QueryArgs) -> anyhow::Result<()> {
     }
     roles.abort();
     Ok(())
+}
+
+/// Starts the query API in a thread with a runtime and a pool of its own, as `flowfuse query-api`
+/// runs in a process of its own, and returns its address. The load generator's clients, GraphQL
+/// and raw alike, run on this process's runtime: on a shared one, a request's hops between the
+/// client's task and the server's queued behind the other side's tasks on the same worker.
+async fn start_query_api(database_url: &str) -> anyhow::Result<SocketAddr> {
+    let (ready, bound) = tokio::sync::oneshot::channel();
+    let url = database_url.to_owned();
+    let metrics = commands::prometheus();
+    let runtime = crate::runtime::build("query-api")?;
+    std::thread::Builder::new().name("query-api".into()).spawn(move || {
+        runtime.block_on(async move {
+            let started = async {
+                let pool = crate::database::connect(&url, crate::database::HTTP_ROLE_POOL).await?;
+                anyhow::Ok(QueryApi::bind(pool, "127.0.0.1:0".parse()?, QueryApiConfig::default(), metrics).await?)
+            };
+            match started.await {
+                Ok(api) => {
+                    let _ = ready.send(Ok(api.local_addr()));
+                    if let Err(error) = api.run_until_stopped(std::future::pending()).await {
+                        tracing::error!(%error, "the benchmark's query API stopped");
+                    }
+                }
+                Err(error) => drop(ready.send(Err(error))),
+            }
+        })
+    })?;
+    bound.await?
 }
 
 fn print_p99_verdict(summary: &Summary) {

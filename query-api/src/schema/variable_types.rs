@@ -74,14 +74,13 @@ fn is_enum_value<E: InputType>(value: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use async_graphql::parser::parse_query;
-    use async_graphql::parser::types::DocumentOperations;
     use serde_json::json;
 
     use super::*;
 
     fn conforms(declarations: &str, variables: serde_json::Value) -> bool {
         let document = parse_query(format!("query Q({declarations}) {{ workspace {{ name }} }}")).expect("parses");
-        let DocumentOperations::Single(operation) = document.operations else { panic!("one operation") };
+        let (_, operation) = document.operations.iter().next().expect("one operation");
         conform(&operation.node.variable_definitions, &Variables::from_json(variables))
     }
 
@@ -89,8 +88,14 @@ mod tests {
     fn values_of_the_declared_scalars_and_enums_conform() {
         let id = Uuid::now_v7();
         assert!(conforms("$id: UUID!, $v: Int!", json!({"id": id, "v": 7})));
-        assert!(conforms("$at: DateTime, $s: String, $b: Boolean, $f: Float, $i: ID", json!({"at": "2026-12-06T10:00:00Z", "s": "x", "b": true, "f": 1.5, "i": "k"})));
-        assert!(conforms("$status: [WorkflowStatus!], $env: DeployEnvironment", json!({"status": ["DRAFT", "ARCHIVED"], "env": "PROD"})));
+        assert!(conforms(
+            "$at: DateTime, $s: String, $b: Boolean, $f: Float, $i: ID",
+            json!({"at": "2026-12-06T10:00:00Z", "s": "x", "b": true, "f": 1.5, "i": "k"})
+        ));
+        assert!(conforms(
+            "$status: [WorkflowStatus!], $env: DeployEnvironment",
+            json!({"status": ["DRAFT", "ARCHIVED"], "env": "PROD"})
+        ));
         assert!(conforms("$tags: [String!]", json!({"tags": "one"})), "a single value stands for a list of one");
         assert!(conforms("$v: Int!, $unused: Int", json!({"v": 1})), "a variable not given is execution's to judge");
     }
@@ -115,9 +120,11 @@ mod tests {
     #[tokio::test]
     async fn every_leaf_type_is_one_the_schema_declares() {
         // The schema's SDL needs no database: the pool is never connected.
-        let pool = sqlx::postgres::PgPoolOptions::new().connect_lazy("postgres://127.0.0.1/unused").expect("a lazy pool");
+        let pool =
+            sqlx::postgres::PgPoolOptions::new().connect_lazy("postgres://127.0.0.1/unused").expect("a lazy pool");
         let sdl = crate::schema::build(pool, crate::schema::Limits::default()).sdl();
-        for name in ["UUID", "DateTime", "WorkflowStatus", "DeployEnvironment", "WorkflowOrderField", "OrderDirection"] {
+        for name in ["UUID", "DateTime", "WorkflowStatus", "DeployEnvironment", "WorkflowOrderField", "OrderDirection"]
+        {
             assert!(leaf_check(&Name::new(name)).is_some(), "{name} is checked");
             let declared = [format!("scalar {name}"), format!("enum {name} ")];
             assert!(declared.iter().any(|d| sdl.contains(d.as_str())), "{name} is in the schema");
