@@ -2,12 +2,10 @@
 //!
 //! - [`cli`]: the command-line interface (`migrate`, `events …`, `bench …`) and its dispatch;
 //! - [`database`]: creating and migrating the database;
-//! - [`runtime`]: the tokio runtime the roles run on;
 //! - [`telemetry`]: logging setup (`RUST_LOG`, `LOG_FORMAT`);
 //! - [`bench`]: benchmarks that compare our paths with raw baselines in the same run.
 
 pub mod bench;
 pub mod cli;
 pub mod database;
-pub mod runtime;
 pub mod telemetry;

@@ -233,7 +233,7 @@ async fn start_query_api(database_url: &str) -> anyhow::Result<SocketAddr> {
     let (ready, bound) = tokio::sync::oneshot::channel();
     let url = database_url.to_owned();
     let metrics = commands::prometheus();
-    let runtime = crate::runtime::build("query-api")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("query-api").build()?;
     std::thread::Builder::new().name("query-api".into()).spawn(move || {
         runtime.block_on(async move {
             let started = async {
