@@ -18,10 +18,18 @@ pub async fn migrate(url: &str) -> anyhow::Result<usize> {
     Ok(MIGRATOR.iter().count())
 }
 
-/// The connections of a process that runs one HTTP role (`flowfuse command-api`, `flowfuse
-/// query-api`). More would not serve more requests: past a few busy backends per core,
-/// PostgreSQL's backends only take turns, and every request waits longer for its turn.
+/// The connections of the command API (`flowfuse command-api`, and in `flowfuse serve`). More would
+/// not serve more requests: past a few busy backends per core, PostgreSQL's backends only take
+/// turns, and every request waits longer for its turn.
 pub const HTTP_ROLE_POOL: u32 = 16;
+
+/// The connections of `flowfuse query-api` unless `QUERY_API_DB_CONNECTIONS` says otherwise. Fewer
+/// than the command API's: a GraphQL request holds its connection for all of its statements and
+/// the CPU work between them (query-api's `db`), so the pool caps the requests in flight, and past
+/// a few per core they only take turns for the cores with the backends. On the two cores of
+/// docs/benchmarks.md ("2026-12-06"), 8 served a third more requests than 16, the raw SQL too, with
+/// the tail halved (p99 16–17 ms against 21–30 ms); 32 did worse than 16.
+pub const QUERY_API_POOL: u32 = 8;
 
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
     eventstore::pool_options(max_connections)

@@ -165,7 +165,8 @@ impl Workload for RawClient {
 
 pub async fn run(database_url: &str, args: QueryArgs) -> anyhow::Result<()> {
     let clients = args.load.clients as usize;
-    // As many connections as `flowfuse query-api` has, for the API and the raw SQL alike.
+    // For the command API, the relay and the projector while seeding; the query API and the raw
+    // baseline have pools of their own, of `flowfuse query-api`'s default size.
     let pool = fresh_database(database_url, crate::database::HTTP_ROLE_POOL).await?;
     let database_url = &bench_url(database_url)?;
     let commands = CommandApi::bind(pool.clone(), "127.0.0.1:0".parse()?).await?;
@@ -173,7 +174,7 @@ pub async fn run(database_url: &str, args: QueryArgs) -> anyhow::Result<()> {
     tokio::spawn(commands.run_until_stopped(std::future::pending()));
     let query_addr = start_query_api(database_url).await?;
     // The raw baseline's connections: as many as the query API's own pool has.
-    let raw_pool = crate::database::connect(database_url, crate::database::HTTP_ROLE_POOL).await?;
+    let raw_pool = crate::database::connect(database_url, crate::database::QUERY_API_POOL).await?;
     let kafka = KafkaConfig::new(&args.kafka_brokers);
     let relay = Relay::new(database_url, kafka.clone());
     let projector = Projector::new(pool.clone(), kafka).with_group(format!("bench-query-{}", Uuid::now_v7().simple()));
@@ -237,7 +238,7 @@ async fn start_query_api(database_url: &str) -> anyhow::Result<SocketAddr> {
     std::thread::Builder::new().name("query-api".into()).spawn(move || {
         runtime.block_on(async move {
             let started = async {
-                let pool = crate::database::connect(&url, crate::database::HTTP_ROLE_POOL).await?;
+                let pool = crate::database::connect(&url, crate::database::QUERY_API_POOL).await?;
                 anyhow::Ok(QueryApi::bind(pool, "127.0.0.1:0".parse()?, QueryApiConfig::default(), metrics).await?)
             };
             match started.await {

@@ -38,10 +38,17 @@ pub struct QueryApiArgs {
     /// Where GraphiQL's pinned scripts are loaded from (any server laid out like unpkg.com).
     #[arg(long, env = "GRAPHIQL_ASSETS_URL", default_value = query_api::graphiql::DEFAULT_ASSETS)]
     pub graphiql_assets_url: String,
+    /// PostgreSQL connections of the query API: each query holds one while it runs, the rest wait
+    /// their turn. A few per core of the database server serve the most.
+    #[arg(long, env = "QUERY_API_DB_CONNECTIONS", default_value_t = crate::database::QUERY_API_POOL,
+          value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub query_api_db_connections: u32,
 }
 
 impl QueryApiArgs {
-    async fn bind(&self, pool: sqlx::PgPool) -> std::io::Result<QueryApi> {
+    /// Connects the query API's own pool and binds its address.
+    async fn bind(&self, database_url: &str) -> anyhow::Result<QueryApi> {
+        let pool = crate::database::connect(database_url, self.query_api_db_connections).await?;
         let config = QueryApiConfig {
             limits: Limits {
                 max_depth: self.graphql_max_depth,
@@ -51,7 +58,7 @@ impl QueryApiArgs {
             consistency_timeout: Duration::from_millis(self.consistency_timeout_ms),
             graphiql_assets: self.graphiql_assets_url.clone(),
         };
-        QueryApi::bind(pool, self.query_api_addr, config, commands::prometheus()).await
+        Ok(QueryApi::bind(pool, self.query_api_addr, config, commands::prometheus()).await?)
     }
 }
 
@@ -120,9 +127,10 @@ pub struct ServeArgs {
 pub async fn serve(database_url: &str, args: &ServeArgs) -> anyhow::Result<()> {
     crate::database::migrate(database_url).await?;
     let stop = stop_on_signal();
-    let pool = crate::database::connect(database_url, 24).await?;
-    let api = CommandApi::bind(pool.clone(), args.api.command_api_addr).await?;
-    let query = args.query.bind(pool.clone()).await?;
+    // Each API its own pool: a burst of queries never holds the connections commands need.
+    let pool = crate::database::connect(database_url, crate::database::HTTP_ROLE_POOL).await?;
+    let api = CommandApi::bind(pool, args.api.command_api_addr).await?;
+    let query = args.query.bind(database_url).await?;
     let relay = Relay::new(database_url, args.kafka.config());
     // The projector's own connections: it must not queue behind HTTP requests.
     let projector = args.kafka.projector(crate::database::connect(database_url, 4).await?);
@@ -149,8 +157,7 @@ pub async fn command_api(database_url: &str, args: &CommandApiArgs) -> anyhow::R
 
 pub async fn query_api(database_url: &str, args: &QueryApiArgs) -> anyhow::Result<()> {
     let stop = stop_on_signal();
-    let pool = crate::database::connect(database_url, crate::database::HTTP_ROLE_POOL).await?;
-    args.bind(pool).await?.run_until_stopped(stopped(&stop)).await?;
+    args.bind(database_url).await?.run_until_stopped(stopped(&stop)).await?;
     Ok(())
 }
 
