@@ -27,8 +27,8 @@ pub const HTTP_ROLE_POOL: u32 = 16;
 /// than the command API's: a GraphQL request holds its connection for all of its statements and
 /// the CPU work between them (query-api's `db`), so the pool caps the requests in flight, and past
 /// a few per core they only take turns for the cores with the backends. On the two cores of
-/// docs/benchmarks.md ("2026-12-06"), 8 served a third more requests than 16, the raw SQL too, with
-/// the tail halved (p99 16–17 ms against 21–30 ms); 32 did worse than 16.
+/// docs/benchmarks.md ("2026-12-06"), 8 served more requests than 16 (the raw SQL too) and kept
+/// p99 under 20 ms in 7 of 10 measurements against none of 14; 32 did worse than 16.
 pub const QUERY_API_POOL: u32 = 8;
 
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {

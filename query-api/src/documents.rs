@@ -11,7 +11,7 @@
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
 
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition, OperationType};
 use async_graphql::{Positioned, ServerError, Variables};
 use lru::LruCache;
 
@@ -31,11 +31,13 @@ struct Kept {
     validated_for: Option<Option<String>>,
 }
 
-/// A parsed document, whether this request may skip the full validation, and whether passing it
-/// would be remembered ([`DocumentCache::passed_validation`]).
+/// A parsed document, the type of the operation the request runs (none if the name selects none),
+/// whether this request may skip the full validation, and whether passing it would be remembered
+/// ([`DocumentCache::passed_validation`]).
 #[derive(Debug)]
 pub struct Parsed {
     pub document: ExecutableDocument,
+    pub operation: Option<OperationType>,
     pub validated: bool,
     pub rememberable: bool,
 }
@@ -52,19 +54,25 @@ impl DocumentCache {
         operation_name: Option<&str>,
         variables: &Variables,
     ) -> Result<Parsed, ServerError> {
-        if let Some(kept) = self.lock().get(query) {
+        // The lock is held for the look-up and the copy only; the variables are judged after.
+        let kept = self.lock().get(query).map(|kept| {
             let passed = kept.validated_for.as_ref().is_some_and(|name| name.as_deref() == operation_name);
-            let validated = passed
-                && operation(&kept.document.operations, operation_name)
-                    .is_some_and(|op| variable_types::conform(&op.node.variable_definitions, variables));
-            return Ok(Parsed { document: kept.document.clone(), validated, rememberable: !passed });
+            (kept.document.clone(), passed)
+        });
+        if let Some((document, passed)) = kept {
+            let operation = operation(&document.operations, operation_name);
+            let validated =
+                passed && operation.is_some_and(|op| variable_types::conform(&op.node.variable_definitions, variables));
+            let operation = operation.map(|op| op.node.ty);
+            return Ok(Parsed { document, operation, validated, rememberable: !passed });
         }
         let document = async_graphql::parser::parse_query(query)?;
+        let operation = operation(&document.operations, operation_name).map(|op| op.node.ty);
         let kept = query.len() <= MAX_CACHED_QUERY_BYTES;
         if kept {
             self.lock().put(query.to_owned(), Kept { document: document.clone(), validated_for: None });
         }
-        Ok(Parsed { document, validated: false, rememberable: kept })
+        Ok(Parsed { document, operation, validated: false, rememberable: kept })
     }
 
     /// Records that `query` passed the full validation with `operation_name`.
@@ -87,7 +95,7 @@ impl Default for DocumentCache {
 }
 
 /// The operation a request runs: the one named, or the only one.
-pub fn operation<'a>(
+fn operation<'a>(
     operations: &'a DocumentOperations,
     name: Option<&str>,
 ) -> Option<&'a Positioned<OperationDefinition>> {

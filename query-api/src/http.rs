@@ -28,7 +28,6 @@ use crate::app::AppState;
 use crate::auth::authenticate;
 use crate::consistency;
 use crate::db::RequestDb;
-use crate::documents;
 use crate::error::QueryError;
 use crate::schema::loaders::Loaders;
 
@@ -191,8 +190,7 @@ async fn execute(
         Ok(parsed) => parsed,
         Err(error) => return graphql_request_error(media, vec![error], "GRAPHQL_PARSE_FAILED"),
     };
-    let operation = documents::operation(&parsed.document.operations, operation_name.as_deref()).map(|op| op.node.ty);
-    let (validated, rememberable) = (parsed.validated, parsed.rememberable);
+    let (operation, validated, rememberable) = (parsed.operation, parsed.validated, parsed.rememberable);
     let mut request = async_graphql::Request::new(query).variables(variables);
     request.set_parsed_query(parsed.document);
     if let Some(name) = &operation_name {
