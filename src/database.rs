@@ -28,7 +28,7 @@ pub const HTTP_ROLE_POOL: u32 = 16;
 /// the CPU work between them (query-api's `db`), so the pool caps the requests in flight, and past
 /// a few per core they only take turns for the cores with the backends. On the two cores of
 /// docs/benchmarks.md ("2026-12-06"), 8 served more requests than 16 (the raw SQL too) and kept
-/// p99 under 20 ms in 7 of 10 measurements against none of 14; 32 did worse than 16.
+/// p99 under 20 ms in 7 of 12 measurements against none of 14; 32 did worse than 16.
 pub const QUERY_API_POOL: u32 = 8;
 
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
