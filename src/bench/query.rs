@@ -39,6 +39,11 @@ pub struct QueryArgs {
     /// Versions of the workflow the time-travel query reads.
     #[arg(long, default_value_t = 1_000)]
     versions: i64,
+    /// PostgreSQL connections of the query API, and as many for the raw baseline: each request
+    /// holds one while it runs. The query API's own setting, so a deployment's size can be tried.
+    #[arg(long, env = "QUERY_API_DB_CONNECTIONS", default_value_t = crate::database::QUERY_API_POOL,
+          value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    db_connections: u32,
 }
 
 const LIST: &str = "{ workflows(first: 20, filter: {tags: [\"bench\"]}) { edges { cursor node { id name status version updatedAt } } } }";
@@ -172,9 +177,9 @@ pub async fn run(database_url: &str, args: QueryArgs) -> anyhow::Result<()> {
     let commands = CommandApi::bind(pool.clone(), "127.0.0.1:0".parse()?).await?;
     let commands_base = format!("http://{}", commands.local_addr());
     tokio::spawn(commands.run_until_stopped(std::future::pending()));
-    let query_addr = start_query_api(database_url).await?;
+    let query_addr = start_query_api(database_url, args.db_connections).await?;
     // The raw baseline's connections: as many as the query API's own pool has.
-    let raw_pool = crate::database::connect(database_url, crate::database::QUERY_API_POOL).await?;
+    let raw_pool = crate::database::connect(database_url, args.db_connections).await?;
     let kafka = KafkaConfig::new(&args.kafka_brokers);
     let relay = Relay::new(database_url, kafka.clone());
     let projector = Projector::new(pool.clone(), kafka).with_group(format!("bench-query-{}", Uuid::now_v7().simple()));
@@ -187,8 +192,9 @@ pub async fn run(database_url: &str, args: QueryArgs) -> anyhow::Result<()> {
         create_workspace(&pool, "Bench", None, Plan::Enterprise).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let base = format!("{commands_base}/v1/workspaces/{}", workspace.workspace_id);
     println!(
-        "FlowFuse query benchmark: {clients} clients, {}s per case after {}s warm-up; {} workflows, time travel over {} versions",
-        args.load.seconds, args.load.warmup_seconds, args.workflows, args.versions
+        "FlowFuse query benchmark: {clients} clients, {} database connections a side, {}s per case after {}s warm-up; \
+         {} workflows, time travel over {} versions",
+        args.db_connections, args.load.seconds, args.load.warmup_seconds, args.workflows, args.versions
     );
     let long_workflow = seed(&base, &workspace.api_key, args.workflows, args.versions).await?;
     projections::status::wait_until_caught_up(&pool, Duration::from_secs(120)).await?;
@@ -235,7 +241,7 @@ pub async fn run(database_url: &str, args: QueryArgs) -> anyhow::Result<()> {
 /// runs in a process of its own, and returns its address. The load generator's clients, GraphQL
 /// and raw alike, run on this process's runtime: on a shared one, a request's hops between the
 /// client's task and the server's queued behind the other side's tasks on the same worker.
-async fn start_query_api(database_url: &str) -> anyhow::Result<SocketAddr> {
+async fn start_query_api(database_url: &str, connections: u32) -> anyhow::Result<SocketAddr> {
     let (ready, bound) = tokio::sync::oneshot::channel();
     let url = database_url.to_owned();
     let metrics = commands::prometheus();
@@ -243,7 +249,7 @@ async fn start_query_api(database_url: &str) -> anyhow::Result<SocketAddr> {
     std::thread::Builder::new().name("query-api".into()).spawn(move || {
         runtime.block_on(async move {
             let started = async {
-                let pool = crate::database::connect(&url, crate::database::QUERY_API_POOL).await?;
+                let pool = crate::database::connect(&url, connections).await?;
                 anyhow::Ok(QueryApi::bind(pool, "127.0.0.1:0".parse()?, QueryApiConfig::default(), metrics).await?)
             };
             match started.await {
