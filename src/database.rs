@@ -31,6 +31,17 @@ pub const HTTP_ROLE_POOL: u32 = 16;
 /// p99 under 20 ms in 7 of 12 measurements against none of 14; 32 did worse than 16.
 pub const QUERY_API_POOL: u32 = 8;
 
+/// The size of the query API's pool, as every command that runs the query API takes it
+/// (`serve`, `query-api`, `bench query`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct QueryApiPoolArgs {
+    /// PostgreSQL connections of the query API: each query holds one while it runs, the rest wait
+    /// their turn. A few per core of the database server serve the most.
+    #[arg(long, env = "QUERY_API_DB_CONNECTIONS", default_value_t = QUERY_API_POOL,
+          value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub query_api_db_connections: u32,
+}
+
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
     eventstore::pool_options(max_connections)
         .connect(url)

@@ -39,11 +39,9 @@ pub struct QueryArgs {
     /// Versions of the workflow the time-travel query reads.
     #[arg(long, default_value_t = 1_000)]
     versions: i64,
-    /// PostgreSQL connections of the query API, and as many for the raw baseline: each request
-    /// holds one while it runs. The query API's own setting, so a deployment's size can be tried.
-    #[arg(long, env = "QUERY_API_DB_CONNECTIONS", default_value_t = crate::database::QUERY_API_POOL,
-          value_parser = clap::value_parser!(u32).range(1..=1_000))]
-    db_connections: u32,
+    /// The query API's pool, as `flowfuse query-api` takes it; the raw baseline gets as many.
+    #[command(flatten)]
+    pool: crate::database::QueryApiPoolArgs,
 }
 
 const LIST: &str = "{ workflows(first: 20, filter: {tags: [\"bench\"]}) { edges { cursor node { id name status version updatedAt } } } }";
@@ -177,9 +175,10 @@ pub async fn run(database_url: &str, args: QueryArgs) -> anyhow::Result<()> {
     let commands = CommandApi::bind(pool.clone(), "127.0.0.1:0".parse()?).await?;
     let commands_base = format!("http://{}", commands.local_addr());
     tokio::spawn(commands.run_until_stopped(std::future::pending()));
-    let query_addr = start_query_api(database_url, args.db_connections).await?;
+    let connections = args.pool.query_api_db_connections;
+    let query_addr = start_query_api(database_url, connections).await?;
     // The raw baseline's connections: as many as the query API's own pool has.
-    let raw_pool = crate::database::connect(database_url, args.db_connections).await?;
+    let raw_pool = crate::database::connect(database_url, connections).await?;
     let kafka = KafkaConfig::new(&args.kafka_brokers);
     let relay = Relay::new(database_url, kafka.clone());
     let projector = Projector::new(pool.clone(), kafka).with_group(format!("bench-query-{}", Uuid::now_v7().simple()));
@@ -194,7 +193,7 @@ pub async fn run(database_url: &str, args: QueryArgs) -> anyhow::Result<()> {
     println!(
         "FlowFuse query benchmark: {clients} clients, {} database connections a side, {}s per case after {}s warm-up; \
          {} workflows, time travel over {} versions",
-        args.db_connections, args.load.seconds, args.load.warmup_seconds, args.workflows, args.versions
+        connections, args.load.seconds, args.load.warmup_seconds, args.workflows, args.versions
     );
     let long_workflow = seed(&base, &workspace.api_key, args.workflows, args.versions).await?;
     projections::status::wait_until_caught_up(&pool, Duration::from_secs(120)).await?;

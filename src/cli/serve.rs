@@ -38,17 +38,14 @@ pub struct QueryApiArgs {
     /// Where GraphiQL's pinned scripts are loaded from (any server laid out like unpkg.com).
     #[arg(long, env = "GRAPHIQL_ASSETS_URL", default_value = query_api::graphiql::DEFAULT_ASSETS)]
     pub graphiql_assets_url: String,
-    /// PostgreSQL connections of the query API: each query holds one while it runs, the rest wait
-    /// their turn. A few per core of the database server serve the most.
-    #[arg(long, env = "QUERY_API_DB_CONNECTIONS", default_value_t = crate::database::QUERY_API_POOL,
-          value_parser = clap::value_parser!(u32).range(1..=1_000))]
-    pub query_api_db_connections: u32,
+    #[command(flatten)]
+    pub pool: crate::database::QueryApiPoolArgs,
 }
 
 impl QueryApiArgs {
     /// Connects the query API's own pool and binds its address.
     async fn bind(&self, database_url: &str) -> anyhow::Result<QueryApi> {
-        let pool = crate::database::connect(database_url, self.query_api_db_connections).await?;
+        let pool = crate::database::connect(database_url, self.pool.query_api_db_connections).await?;
         let config = QueryApiConfig {
             limits: Limits {
                 max_depth: self.graphql_max_depth,
