@@ -20,6 +20,7 @@ use tower_http::trace::TraceLayer;
 use crate::documents::DocumentCache;
 use crate::http;
 use crate::schema::{self, FlowFuseSchema, Limits};
+use crate::snapshot_cache::SnapshotCache;
 
 /// How the query API behaves.
 #[derive(Debug, Clone)]
@@ -69,9 +70,10 @@ impl QueryApi {
         config: QueryApiConfig,
         metrics: PrometheusHandle,
     ) -> std::io::Result<Self> {
+        let snapshots = Arc::new(SnapshotCache::default());
         let state = AppState {
-            schema: schema::build(pool.clone(), config.limits),
-            prevalidated_schema: schema::build_prevalidated(pool.clone(), config.limits),
+            schema: schema::build(pool.clone(), config.limits, snapshots.clone()),
+            prevalidated_schema: schema::build_prevalidated(pool.clone(), config.limits, snapshots),
             pool,
             consistency_timeout: config.consistency_timeout,
             graphiql_assets: config.graphiql_assets.into(),

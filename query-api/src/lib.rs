@@ -9,7 +9,8 @@
 //!   they passed validation, for later requests whose variable values have their declared types;
 //! - `schema/`: the GraphQL schema, one file per area, with DataLoaders and Relay connections;
 //! - [`time_travel`]: a workflow's state at any version or moment, folded from the event store
-//!   from the nearest snapshot; [`diff`]: what changed between two states;
+//!   from the nearest snapshot; `snapshot_cache`: the snapshots it has seen, kept in memory;
+//!   [`diff`]: what changed between two states;
 //! - `graphiql`: the page browsers get.
 
 mod app;
@@ -22,6 +23,7 @@ mod error;
 pub mod graphiql;
 mod http;
 mod schema;
+mod snapshot_cache;
 pub mod time_travel;
 
 pub use app::{AppState, QueryApi, QueryApiConfig};

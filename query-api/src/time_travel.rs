@@ -3,8 +3,9 @@
 //! that a workflow with 10,000 versions folds at most `SNAPSHOT_EVERY` events per question.
 //!
 //! Snapshots are a cache written as a side effect of folding: the first question about a long
-//! stream folds it from the start and leaves snapshots behind. A snapshot is trusted only if the
-//! event at its version still carries the hash recorded with it.
+//! stream folds it from the start and leaves snapshots behind, as rows and in the query API's
+//! memory ([`crate::snapshot_cache`]). A snapshot is trusted only if the event at its version
+//! still carries the hash recorded with it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,10 +17,10 @@ use event_schemas::{StreamId, WorkflowEvent};
 use eventstore::postgres::read;
 use eventstore::{StoredPayload, StreamRead};
 use serde::{Deserialize, Serialize};
-use sqlx::types::Json;
 
 use crate::db::RequestDb;
 use crate::error::QueryError;
+use crate::snapshot_cache::{KeptState, SnapshotCache};
 
 /// How often a snapshot is kept: a question folds fewer than this many events. Each snapshot
 /// holds one definition, so even 10,000 versions keep only 2,000 small rows.
@@ -91,14 +92,16 @@ fn parse_status(raw: &str) -> WorkflowStatus {
     }
 }
 
-/// Rebuilds workflow states from the event store, on the connection of the request that asks.
+/// Rebuilds workflow states from the event store, on the connection of the request that asks,
+/// with the snapshots the query API keeps in memory.
 pub struct TimeTravel<'a> {
     db: &'a RequestDb,
+    kept: &'a SnapshotCache,
 }
 
 impl<'a> TimeTravel<'a> {
-    pub fn new(db: &'a RequestDb) -> Self {
-        Self { db }
+    pub fn new(db: &'a RequestDb, kept: &'a SnapshotCache) -> Self {
+        Self { db, kept }
     }
 
     /// The stream's current version in the store (0 if it does not exist).
@@ -124,29 +127,57 @@ impl<'a> TimeTravel<'a> {
         Err(QueryError::NoSuchVersion { requested: version, latest: self.stream_version(stream).await? })
     }
 
-    /// The state after `version`, or after the last version if the stream is shorter.
+    /// The state after `version`, or after the last version if the stream is shorter: from the
+    /// snapshot kept in memory if there is one, else from the nearest snapshot row, else from the
+    /// start.
     async fn fold_to(&self, stream: &StreamId, version: i64) -> Result<WorkflowState, QueryError> {
-        let snapshot: Option<(i64, String, Json<WorkflowState>)> = sqlx::query_as(
-            "SELECT version, event_hash, state FROM snapshots.workflow_states
+        // Snapshots are made at every multiple of SNAPSHOT_EVERY a fold passes through.
+        let nearest = version - version % SNAPSHOT_EVERY;
+        if nearest > 0
+            && let Some(kept) = self.kept.get(stream.id(), nearest)
+        {
+            if let Some(later) = self.events_after_snapshot(stream, nearest, &kept.hash, version).await? {
+                return self.fold_on(stream, kept.state.to_workflow(stream.id()), later, kept.state.occurred_at).await;
+            }
+            self.kept.forget(stream.id(), nearest);
+        }
+        let snapshot: Option<(i64, String, String)> = sqlx::query_as(
+            "SELECT version, event_hash, state::text FROM snapshots.workflow_states
              WHERE stream_id = $1 AND version <= $2 ORDER BY version DESC LIMIT 1",
         )
         .bind(stream.to_string())
         .bind(version)
         .fetch_optional(&mut *self.db.connection().await?)
         .await?;
-        if let Some((snapshot_version, hash, Json(state))) = snapshot {
-            // Read from the snapshot's own version, to check that it still describes this stream.
-            let range = StreamRead::between(snapshot_version, Some(version));
-            let events = read::read_payloads(&mut *self.db.connection().await?, stream, range).await?;
-            if events.first().is_some_and(|e| e.version == snapshot_version && e.hash == hash) {
-                let later = events.into_iter().skip(1);
-                return self.fold_on(stream, state.to_workflow(stream.id()), later, state.occurred_at).await;
+        if let Some((snapshot_version, hash, json)) = snapshot {
+            if let Some(later) = self.events_after_snapshot(stream, snapshot_version, &hash, version).await? {
+                let state: WorkflowState = serde_json::from_str(&json).map_err(QueryError::internal)?;
+                let (workflow, occurred_at) = (state.to_workflow(stream.id()), state.occurred_at);
+                self.kept.keep(stream.id(), KeptState { hash, state, bytes: json.len() as u64 });
+                return self.fold_on(stream, workflow, later, occurred_at).await;
             }
-            tracing::warn!(%stream, snapshot_version, "snapshot does not match the stream; folding from the start");
         }
         let range = StreamRead::between(1, Some(version));
         let events = read::read_payloads(&mut *self.db.connection().await?, stream, range).await?;
         self.fold_on(stream, Workflow::default(), events, None).await
+    }
+
+    /// The events after a snapshot at `snapshot_version` up to `version`, if the event at the
+    /// snapshot's version still carries `hash` (the snapshot still describes this stream).
+    async fn events_after_snapshot(
+        &self,
+        stream: &StreamId,
+        snapshot_version: i64,
+        hash: &str,
+        version: i64,
+    ) -> Result<Option<impl Iterator<Item = StoredPayload> + use<>>, QueryError> {
+        let range = StreamRead::between(snapshot_version, Some(version));
+        let events = read::read_payloads(&mut *self.db.connection().await?, stream, range).await?;
+        if events.first().is_some_and(|e| e.version == snapshot_version && e.hash == hash) {
+            return Ok(Some(events.into_iter().skip(1)));
+        }
+        tracing::warn!(%stream, snapshot_version, "snapshot does not match the stream; not trusted");
+        Ok(None)
     }
 
     async fn fold_on(
@@ -176,18 +207,23 @@ impl<'a> TimeTravel<'a> {
         Ok(WorkflowState::of(&workflow, occurred_at))
     }
 
-    /// Best effort: a snapshot that cannot be written costs only speed, never an answer.
+    /// Keeps the snapshots in memory and writes them, best effort: a snapshot that cannot be
+    /// written costs only speed, never an answer.
     async fn save_snapshots(&self, stream: &StreamId, snapshots: Vec<(String, WorkflowState)>) {
         if snapshots.is_empty() {
             return;
         }
-        let (hashes, states): (Vec<String>, Vec<WorkflowState>) = snapshots.into_iter().unzip();
-        let versions: Vec<i64> = states.iter().map(|s| s.version).collect();
-        let states: Vec<serde_json::Value> =
-            states.iter().map(|s| serde_json::to_value(s).expect("states serialize")).collect();
+        let (mut versions, mut hashes, mut states) = (Vec::new(), Vec::new(), Vec::new());
+        for (hash, state) in snapshots {
+            let json = serde_json::to_string(&state).expect("states serialize");
+            versions.push(state.version);
+            hashes.push(hash.clone());
+            self.kept.keep(stream.id(), KeptState { hash, state, bytes: json.len() as u64 });
+            states.push(json);
+        }
         let insert = sqlx::query(
             "INSERT INTO snapshots.workflow_states (stream_id, version, event_hash, state)
-             SELECT $1, v, h, s FROM unnest($2::bigint[], $3::text[], $4::jsonb[]) AS t(v, h, s)
+             SELECT $1, v, h, s::jsonb FROM unnest($2::bigint[], $3::text[], $4::text[]) AS t(v, h, s)
              ON CONFLICT DO NOTHING",
         )
         .bind(stream.to_string())

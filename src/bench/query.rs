@@ -17,7 +17,7 @@ use event_schemas::types::Plan;
 use projections::{KafkaConfig, Projector, Relay};
 use query_api::{QueryApi, QueryApiConfig};
 use serde_json::{Value, json};
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::LoadArgs;
@@ -140,16 +140,23 @@ impl Workload for RawClient {
         .bind(self.long_workflow)
         .fetch_optional(&mut *connection)
         .await?;
-        // The rows are fetched, not decoded (the version apart): decoding is the API's own work.
-        let snapshot = sqlx::query(
-            "SELECT version, event_hash, state FROM snapshots.workflow_states
-             WHERE stream_id = $1 AND version <= $2 ORDER BY version DESC LIMIT 1",
-        )
-        .bind(&stream)
-        .bind(version)
-        .fetch_optional(&mut *connection)
-        .await?;
-        let from = snapshot.map_or(Ok(1), |row| row.try_get::<i64, _>("version"))?;
+        // The API keeps the snapshots it has folded in memory, so after its warm-up it reads no
+        // snapshot row but below the first snapshot's version (where it finds none); the rows
+        // are fetched, not decoded: decoding is the API's own work.
+        let nearest = version - version % query_api::time_travel::SNAPSHOT_EVERY;
+        let from = if nearest > 0 {
+            nearest
+        } else {
+            sqlx::query(
+                "SELECT version, event_hash, state::text FROM snapshots.workflow_states
+                 WHERE stream_id = $1 AND version <= $2 ORDER BY version DESC LIMIT 1",
+            )
+            .bind(&stream)
+            .bind(version)
+            .fetch_optional(&mut *connection)
+            .await?;
+            1
+        };
         sqlx::query(
             "SELECT version, event_type, schema_version, occurred_at, hash, payload::text AS payload
              FROM event_store.events

@@ -42,11 +42,7 @@ impl Stack {
         let (db, broker) = (TestDatabase::create().await, Broker::start());
         spawn_relay(&db, &broker);
         let api = Api::start(&db.pool).await;
-        let query = QueryApi::bind(db.pool.clone(), "127.0.0.1:0".parse().unwrap(), config, commands::prometheus())
-            .await
-            .unwrap();
-        let graphql = format!("http://{}/graphql", query.local_addr());
-        tokio::spawn(query.run_until_stopped(std::future::pending()));
+        let graphql = start_query_api(&db, config).await;
         Self {
             broker,
             db,
@@ -57,6 +53,12 @@ impl Stack {
             key: api.key.clone(),
             api,
         }
+    }
+
+    /// Sends later queries to a query API started now, which holds nothing in memory yet, as
+    /// after a restart (the first one keeps running).
+    pub async fn restart_query_api(&mut self) {
+        self.graphql = start_query_api(&self.db, QueryApiConfig::default()).await;
     }
 
     pub fn start_projector(&self) {
@@ -109,6 +111,15 @@ impl Stack {
         assert!(body.get("errors").is_none(), "{body}");
         body["data"].clone()
     }
+}
+
+/// A query API over `db`, serving until the test ends; returns its GraphQL URL.
+async fn start_query_api(db: &TestDatabase, config: QueryApiConfig) -> String {
+    let query =
+        QueryApi::bind(db.pool.clone(), "127.0.0.1:0".parse().unwrap(), config, commands::prometheus()).await.unwrap();
+    let graphql = format!("http://{}/graphql", query.local_addr());
+    tokio::spawn(query.run_until_stopped(std::future::pending()));
+    graphql
 }
 
 pub use crate::pipeline::definition;

@@ -102,7 +102,7 @@ async fn at_and_diff_agree_with_the_command_history() {
 
 #[tokio::test]
 async fn long_histories_are_answered_from_snapshots_that_are_checked() {
-    let stack = Stack::start().await;
+    let mut stack = Stack::start().await;
     let id = stack.create_workflow("Long", &[], None).await;
     for version in 1..250 {
         let actions = 1 + (version as usize % 7);
@@ -127,15 +127,54 @@ async fn long_histories_are_answered_from_snapshots_that_are_checked() {
             "at {version}"
         );
     }
-    // A snapshot that no longer matches the stream is ignored, not trusted: forge the one that
-    // version 237 would start from.
-    let nearest = 237 / query_api::time_travel::SNAPSHOT_EVERY * query_api::time_travel::SNAPSHOT_EVERY;
-    sqlx::query("UPDATE snapshots.workflow_states SET state = jsonb_set(state, '{name}', '\"forged\"'), event_hash = 'x' WHERE version = $1")
-        .bind(nearest)
-        .execute(&stack.db.pool)
-        .await
-        .unwrap();
+
+    // The query API keeps the snapshots it folded in memory, and reads no row for them: a forged
+    // row (with the right hash) at 235, where version 237 starts from, goes unread.
+    forge_snapshot(&stack, &id, 235, None).await;
     assert_eq!(at(&stack, &id, 237).await["name"], "Long");
+
+    // A state kept in memory is trusted only while the event at its version has the recorded
+    // hash: with the event at 235 tampered with (another definition, another hash), version 235
+    // is folded again from the events, the tampered one included.
+    let mut conn = stack.db.pool.acquire().await.unwrap();
+    sqlx::query("SET session_replication_role = replica").execute(&mut *conn).await.unwrap();
+    sqlx::query(
+        "UPDATE event_store.events SET payload = jsonb_set(payload, '{definition}', $2), hash = repeat('0', 64)
+         WHERE stream_id = $1 AND version = 235",
+    )
+    .bind(format!("workflow-{id}"))
+    .bind(definition(9))
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    sqlx::query("RESET session_replication_role").execute(&mut *conn).await.unwrap();
+    drop(conn);
+    assert_ne!(expected(235), stored(definition(9)));
+    assert_eq!(at(&stack, &id, 235).await["definition"], stored(definition(9)));
+
+    // A snapshot row that no longer matches the stream is ignored, not trusted: forge the one
+    // that version 122 starts from, and ask a query API that holds nothing in memory.
+    forge_snapshot(&stack, &id, 120, Some("x")).await;
+    stack.restart_query_api().await;
+    let state = at(&stack, &id, 122).await;
+    assert_eq!((state["name"].as_str(), state["definition"].clone()), (Some("Long"), expected(122)));
+}
+
+/// Renames the workflow in its snapshot row at `version` to "forged", and sets the row's event
+/// hash to `hash` if given.
+async fn forge_snapshot(stack: &Stack, id: &str, version: i64, hash: Option<&str>) {
+    let forged = sqlx::query(
+        "UPDATE snapshots.workflow_states SET state = jsonb_set(state, '{name}', '\"forged\"'),
+                event_hash = coalesce($3, event_hash)
+         WHERE stream_id = $1 AND version = $2",
+    )
+    .bind(format!("workflow-{id}"))
+    .bind(version)
+    .bind(hash)
+    .execute(&stack.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(forged.rows_affected(), 1, "a snapshot row at {version}");
 }
 
 #[tokio::test]

@@ -17,9 +17,13 @@ mod workflow_cursor;
 mod workflows;
 mod workspace;
 
+use std::sync::Arc;
+
 use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema, SchemaBuilder, ValidationMode};
 use eventstore::PgEventStore;
 use sqlx::PgPool;
+
+use crate::snapshot_cache::SnapshotCache;
 
 #[derive(MergedObject, Default)]
 pub struct QueryRoot(workspace::WorkspaceQuery, workflows::WorkflowQuery, audit::AuditQuery, stream::StreamQuery);
@@ -40,23 +44,29 @@ impl Default for Limits {
     }
 }
 
-pub fn build(pool: PgPool, limits: Limits) -> FlowFuseSchema {
-    builder(pool, limits).finish()
+/// The schema; `snapshots` is shared with [`build_prevalidated`]'s, so that both keep one memory.
+pub fn build(pool: PgPool, limits: Limits, snapshots: Arc<SnapshotCache>) -> FlowFuseSchema {
+    builder(pool, limits, snapshots).finish()
 }
 
 /// The same schema with async-graphql's fast validation (the depth and complexity limits, not the
 /// rest), only for documents that passed the full validation before, with variable values that
 /// pass it too (`crate::documents`, [`variable_types`]).
-pub fn build_prevalidated(pool: PgPool, limits: Limits) -> FlowFuseSchema {
-    builder(pool, limits).validation_mode(ValidationMode::Fast).finish()
+pub fn build_prevalidated(pool: PgPool, limits: Limits, snapshots: Arc<SnapshotCache>) -> FlowFuseSchema {
+    builder(pool, limits, snapshots).validation_mode(ValidationMode::Fast).finish()
 }
 
-fn builder(pool: PgPool, limits: Limits) -> SchemaBuilder<QueryRoot, EmptyMutation, EmptySubscription> {
+fn builder(
+    pool: PgPool,
+    limits: Limits,
+    snapshots: Arc<SnapshotCache>,
+) -> SchemaBuilder<QueryRoot, EmptyMutation, EmptySubscription> {
     // `JSON` is one scalar with two Rust types: `serde_json::Value` and, for definitions folded
     // from the event store, `Json<WorkflowDefinition>` (written without a `Value` in between).
     let builder =
         Schema::build_with_ignore_name_conflicts(QueryRoot::default(), EmptyMutation, EmptySubscription, ["JSON"])
             .data(PgEventStore::new(pool))
+            .data(snapshots)
             .limit_depth(limits.max_depth)
             .limit_complexity(limits.max_complexity);
     if limits.introspection { builder } else { builder.disable_introspection() }

@@ -122,7 +122,7 @@ mod tests {
         // The schema's SDL needs no database: the pool is never connected.
         let pool =
             sqlx::postgres::PgPoolOptions::new().connect_lazy("postgres://127.0.0.1/unused").expect("a lazy pool");
-        let sdl = crate::schema::build(pool, crate::schema::Limits::default()).sdl();
+        let sdl = crate::schema::build(pool, crate::schema::Limits::default(), Default::default()).sdl();
         for name in ["UUID", "DateTime", "WorkflowStatus", "DeployEnvironment", "WorkflowOrderField", "OrderDirection"]
         {
             assert!(leaf_check(&Name::new(name)).is_some(), "{name} is checked");

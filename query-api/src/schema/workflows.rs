@@ -1,6 +1,8 @@
 //! Workflows: the `workflows` connection with its filters and ordering, `workflow(id)`, and each
 //! workflow's `team`, `versions`, `at` and `diff`.
 
+use std::sync::Arc;
+
 use async_graphql::connection::{Connection, OpaqueCursor};
 use async_graphql::{ComplexObject, Context, Enum, InputObject, Lookahead, Object, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -18,6 +20,7 @@ use super::workspace::Team;
 use crate::auth::caller_with;
 use crate::db;
 use crate::error::{QueryError, QueryResult};
+use crate::snapshot_cache::SnapshotCache;
 use crate::time_travel::TimeTravel;
 
 #[derive(SimpleObject, Clone)]
@@ -134,7 +137,7 @@ impl Workflow {
         version: Option<i64>,
         as_of: Option<DateTime<Utc>>,
     ) -> QueryResult<Option<WorkflowAtVersion>> {
-        let travel = TimeTravel::new(db::of(ctx)?);
+        let travel = TimeTravel::new(db::of(ctx)?, ctx.data::<Arc<SnapshotCache>>()?);
         let stream = self.stream();
         let version = match (version, as_of) {
             (Some(version), None) => version,
@@ -149,7 +152,7 @@ impl Workflow {
 
     /// What changed from version `from` to version `to` (either order).
     async fn diff(&self, ctx: &Context<'_>, from: i64, to: i64) -> QueryResult<WorkflowDiff> {
-        let travel = TimeTravel::new(db::of(ctx)?);
+        let travel = TimeTravel::new(db::of(ctx)?, ctx.data::<Arc<SnapshotCache>>()?);
         let before = Box::pin(travel.workflow_at(&self.stream(), from)).await?;
         let after = Box::pin(travel.workflow_at(&self.stream(), to)).await?;
         Ok(crate::diff::diff(&before, &after).into())
