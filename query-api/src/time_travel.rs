@@ -149,13 +149,13 @@ impl<'a> TimeTravel<'a> {
         .bind(version)
         .fetch_optional(&mut *self.db.connection().await?)
         .await?;
-        if let Some((snapshot_version, hash, json)) = snapshot {
-            if let Some(later) = self.events_after_snapshot(stream, snapshot_version, &hash, version).await? {
-                let state: WorkflowState = serde_json::from_str(&json).map_err(QueryError::internal)?;
-                let (workflow, occurred_at) = (state.to_workflow(stream.id()), state.occurred_at);
-                self.kept.keep(stream.id(), KeptState { hash, state, bytes: json.len() as u64 });
-                return self.fold_on(stream, workflow, later, occurred_at).await;
-            }
+        if let Some((snapshot_version, hash, json)) = snapshot
+            && let Some(later) = self.events_after_snapshot(stream, snapshot_version, &hash, version).await?
+        {
+            let state: WorkflowState = serde_json::from_str(&json).map_err(QueryError::internal)?;
+            let (workflow, occurred_at) = (state.to_workflow(stream.id()), state.occurred_at);
+            self.kept.keep(stream.id(), KeptState { hash, state, bytes: json.len() as u64 });
+            return self.fold_on(stream, workflow, later, occurred_at).await;
         }
         let range = StreamRead::between(1, Some(version));
         let events = read::read_payloads(&mut *self.db.connection().await?, stream, range).await?;
