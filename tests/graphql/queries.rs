@@ -259,3 +259,64 @@ async fn the_audit_trail_filters_by_actor_type_stream_and_time_and_pages_newest_
     }
     assert_eq!(paged, positions);
 }
+
+/// A workflow's stored fields are answered in one step when nothing else is asked
+/// (`query-api/src/schema/workflow_node.rs`), and by async-graphql's resolvers otherwise: byte for
+/// byte the same answer, for every such field, in the list and in `workflow(id)`.
+#[tokio::test]
+async fn stored_workflow_fields_answer_alike_however_they_are_asked() {
+    let stack = Stack::start().await;
+    let body = json!({"name": "Published", "description": "Ships", "tags": ["a", "b"], "definition": definition(2)});
+    let (status, created) = stack.send("POST", "/workflows", Some(body), None).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (status, body) = stack.send("POST", &format!("/workflows/{id}/publish"), None, Some(1)).await;
+    assert_eq!(status, 200, "{body}");
+    stack.create_workflow("Bare", &[], None).await;
+    stack.project().await;
+
+    let fields = "id name description tags status version publishedVersion definition createdBy createdAt \
+                  updatedAt __typename again: name id";
+    for (direct, through_fragment) in [
+        (
+            format!("{{ workflows {{ nodes {{ {fields} }} }} }}"),
+            format!("{{ workflows {{ nodes {{ ... on Workflow {{ {fields} }} }} }} }}"),
+        ),
+        (
+            format!("query($id: UUID!) {{ workflow(id: $id) {{ {fields} }} }}"),
+            format!("query($id: UUID!) {{ workflow(id: $id) {{ ... on Workflow {{ {fields} }} }} }}"),
+        ),
+    ] {
+        let (direct, through_fragment) = (raw(&stack, &direct, &id).await, raw(&stack, &through_fragment, &id).await);
+        assert!(!direct.contains("\"errors\""), "{direct}");
+        assert_eq!(direct, through_fragment);
+    }
+
+    let data = stack
+        .data(
+            &format!("{{ workflows(orderBy: {{field: NAME, direction: ASC}}) {{ nodes {{ {fields} }} }} }}"),
+            json!({}),
+        )
+        .await;
+    let (bare, published) = (&data["workflows"]["nodes"][0], &data["workflows"]["nodes"][1]);
+    assert_eq!(
+        (published["name"].as_str(), published["description"].as_str(), published["tags"].clone()),
+        (Some("Published"), Some("Ships"), json!(["a", "b"]))
+    );
+    assert_eq!(
+        (published["status"].as_str(), published["version"].as_i64(), published["publishedVersion"].as_i64()),
+        (Some("published"), Some(2), Some(1))
+    );
+    assert_eq!(published["definition"], crate::support::stored(definition(2)));
+    assert_eq!((published["__typename"].as_str(), published["again"].as_str()), (Some("Workflow"), Some("Published")));
+    assert!(published["createdAt"].as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().is_ok());
+    assert_eq!((bare["description"].clone(), bare["publishedVersion"].clone()), (Value::Null, Value::Null));
+}
+
+/// The body of a GraphQL answer as sent, for a query that must succeed.
+async fn raw(stack: &Stack, query: &str, id: &str) -> String {
+    let body = json!({"query": query, "variables": {"id": id}});
+    let response = stack.client.post(&stack.graphql).bearer_auth(&stack.key).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
+}

@@ -16,6 +16,7 @@ use super::history::{Promotion, WorkflowAtVersion, WorkflowDiff, WorkflowVersion
 use super::loaders::{Loaders, TeamKey, VersionsPage};
 use super::page::{PageArgs, Reading, connection};
 use super::workflow_cursor::{SortKey, WorkflowCursor};
+use super::workflow_node::WorkflowNode;
 use super::workspace::Team;
 use crate::auth::caller_with;
 use crate::db;
@@ -240,7 +241,7 @@ impl WorkflowQuery {
         last: Option<i32>,
         filter: Option<WorkflowFilter>,
         order_by: Option<WorkflowOrder>,
-    ) -> QueryResult<Connection<WorkflowCursor, Workflow>> {
+    ) -> QueryResult<Connection<WorkflowCursor, WorkflowNode>> {
         let caller = caller_with(ctx, Permission::Read)?;
         let order = order_by.unwrap_or_default();
         let args = PageArgs::new(after, before, first, last);
@@ -278,7 +279,8 @@ impl WorkflowQuery {
         sql.push_bind(reading.size() as i64 + 1);
         let rows: Vec<Workflow> =
             sql.build_query_as().fetch_all(&mut *db::connection(ctx).await?).await.map_err(QueryError::from)?;
-        Ok(connection(rows, reading, after.is_some(), before.is_some(), |w| WorkflowCursor {
+        let rows = rows.into_iter().map(WorkflowNode).collect();
+        Ok(connection(rows, reading, after.is_some(), before.is_some(), |WorkflowNode(w)| WorkflowCursor {
             direction: order.direction,
             key: match order.field {
                 WorkflowOrderField::Name => SortKey::Name(w.name.clone()),
@@ -289,7 +291,7 @@ impl WorkflowQuery {
     }
 
     /// One workflow of the caller's workspace, or null.
-    async fn workflow(&self, ctx: &Context<'_>, id: Uuid) -> QueryResult<Option<Workflow>> {
+    async fn workflow(&self, ctx: &Context<'_>, id: Uuid) -> QueryResult<Option<WorkflowNode>> {
         let caller = caller_with(ctx, Permission::Read)?;
         let row = sqlx::query_as(&format!(
             "SELECT {} FROM read_model.workflows WHERE workspace_id = $1 AND workflow_id = $2",
@@ -300,7 +302,7 @@ impl WorkflowQuery {
         .fetch_optional(&mut *db::connection(ctx).await?)
         .await
         .map_err(QueryError::from)?;
-        Ok(row)
+        Ok(row.map(WorkflowNode))
     }
 }
 
