@@ -28,4 +28,4 @@ pub mod time_travel;
 
 pub use app::{AppState, QueryApi, QueryApiConfig};
 pub use error::QueryError;
-pub use schema::{FlowFuseSchema, Limits, build as build_schema};
+pub use schema::{FlowFuseSchema, Limits};

@@ -261,7 +261,7 @@ async fn the_audit_trail_filters_by_actor_type_stream_and_time_and_pages_newest_
 }
 
 /// A workflow's stored fields are answered in one step when nothing else is asked
-/// (`query-api/src/schema/workflow_node.rs`), and by async-graphql's resolvers otherwise: byte for
+/// (`query-api/src/schema/stored_fields.rs`), and by async-graphql's resolvers otherwise: byte for
 /// byte the same answer, for every such field, in the list and in `workflow(id)`.
 #[tokio::test]
 async fn stored_workflow_fields_answer_alike_however_they_are_asked() {

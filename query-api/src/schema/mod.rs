@@ -2,7 +2,7 @@
 //!
 //! - `workspace`: the workspace, members, teams and API keys;
 //! - `workflows`: the workflow list and each workflow's versions, time travel and diff;
-//!   `workflow_node`: a workflow's stored fields resolved in one step;
+//! - `stored_fields`: objects whose stored fields are resolved in one step (list pages);
 //! - `history`: the types of versions, past states and diffs;
 //! - `audit`: the audit trail; `stream`: raw streams and their hash-chain check;
 //! - `loaders`: batched lookups behind every nested field; `page`: Relay connections;
@@ -12,10 +12,10 @@ mod audit;
 mod history;
 pub mod loaders;
 mod page;
+mod stored_fields;
 mod stream;
 pub mod variable_types;
 mod workflow_cursor;
-mod workflow_node;
 mod workflows;
 mod workspace;
 
